@@ -1,0 +1,10 @@
+//! tidegate: a GitOps reconciler and promotion bot.
+//!
+//! Data flows one way: source snapshot → [`render`] (kustomize-compatible build of every app) →
+//! plan (waves, apply order, digests) → apply → health → gates → promotion.
+//! The core modules are pure; adapters (git, Kubernetes, GitHub, HTTP) live at the edges.
+
+pub mod cli;
+pub mod logging;
+pub mod render;
+pub mod yaml;

@@ -1,0 +1,154 @@
+//! The `images` transformer: rewrites `image` fields of every `containers` and `initContainers`
+//! list found at any depth of any object (kustomize's legacy image filter), so Deployments,
+//! CronJobs and custom resources are all covered.
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::kustomization::ImageSpec;
+
+/// Splits an image reference into name, tag and digest the way kustomize does: a `:` or `@`
+/// before the first `/` belongs to the registry host (`localhost:5000/app`).
+pub fn split_image(image: &str) -> (&str, &str, &str) {
+    let offset = image.find('/').unwrap_or(0);
+    let search = &image[offset..];
+    let at = search.find('@').map(|i| i + offset);
+    let colon = search.find(':').map(|i| i + offset);
+    match (colon, at) {
+        (None, None) => (image, "", ""),
+        (c, Some(d)) if c.is_none_or(|c| d < c) => (&image[..d], "", &image[d + 1..]),
+        (Some(c), Some(d)) => (&image[..c], &image[c + 1..d], &image[d + 1..]),
+        (Some(c), None) => (&image[..c], &image[c + 1..], ""),
+        (None, Some(_)) => unreachable!("covered above"),
+    }
+}
+
+/// A compiled `images` entry.
+#[derive(Debug, Clone)]
+pub struct ImageRule {
+    spec: ImageSpec,
+    matcher: Option<Regex>,
+}
+
+impl ImageRule {
+    /// Compiles an entry. kustomize matches `name` as an (unescaped) regular expression against
+    /// the whole reference, followed by an optional tag and digest.
+    pub fn new(spec: ImageSpec) -> Self {
+        let matcher = Regex::new(&format!("^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$", spec.name)).ok();
+        ImageRule { spec, matcher }
+    }
+
+    /// The rewritten reference, or `None` when this rule does not match `image`.
+    pub fn rewrite(&self, image: &str) -> Option<String> {
+        let matched = match &self.matcher {
+            Some(re) => re.is_match(image),
+            None => split_image(image).0 == self.spec.name,
+        };
+        if !matched {
+            return None;
+        }
+        let (name, tag, digest) = split_image(image);
+        let name = self.spec.new_name.as_deref().unwrap_or(name);
+        let (tag, digest) = match (self.spec.new_tag.as_deref(), self.spec.digest.as_deref()) {
+            (Some(t), Some(d)) => (t, d),
+            (Some(t), None) => (t, ""),
+            (None, Some(d)) => ("", d),
+            (None, None) => (tag, digest),
+        };
+        let mut out = name.to_string();
+        if !tag.is_empty() {
+            out.push(':');
+            out.push_str(tag);
+        }
+        if !digest.is_empty() {
+            out.push('@');
+            out.push_str(digest);
+        }
+        Some(out)
+    }
+}
+
+/// Applies every rule, in order, to each container image of `value` (each image field is
+/// rewritten by the rules in sequence, like kustomize's one-filter-per-entry pipeline).
+pub fn apply_images(value: &mut Value, rules: &[ImageRule]) {
+    for rule in rules {
+        visit_containers(value, &mut |image: &mut Value| {
+            if let Some(s) = image.as_str() {
+                if let Some(new) = rule.rewrite(s) {
+                    *image = Value::String(new);
+                }
+            }
+        });
+    }
+}
+
+fn visit_containers(node: &mut Value, f: &mut dyn FnMut(&mut Value)) {
+    match node {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if (key == "containers" || key == "initContainers") && child.is_array() {
+                    for container in child.as_array_mut().into_iter().flatten() {
+                        if let Some(image) = container.get_mut("image") {
+                            f(image);
+                        }
+                    }
+                } else {
+                    visit_containers(child, f);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                visit_containers(item, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(name: &str, new_name: Option<&str>, tag: Option<&str>, digest: Option<&str>) -> ImageRule {
+        ImageRule::new(ImageSpec {
+            name: name.into(),
+            new_name: new_name.map(Into::into),
+            new_tag: tag.map(Into::into),
+            digest: digest.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn splits_registry_ports_tags_and_digests() {
+        assert_eq!(split_image("nginx"), ("nginx", "", ""));
+        assert_eq!(split_image("nginx:1.0"), ("nginx", "1.0", ""));
+        assert_eq!(split_image("localhost:5000/app:1.0"), ("localhost:5000/app", "1.0", ""));
+        assert_eq!(split_image("localhost:5000/app"), ("localhost:5000/app", "", ""));
+        assert_eq!(split_image("app@sha256:abc"), ("app", "", "sha256:abc"));
+        assert_eq!(split_image("app:1@sha256:abc"), ("app", "1", "sha256:abc"));
+    }
+
+    #[test]
+    fn rewrites_by_name_only() {
+        let r = rule("nginx", None, Some("1.25"), None);
+        assert_eq!(r.rewrite("nginx:1.0").as_deref(), Some("nginx:1.25"));
+        assert_eq!(r.rewrite("nginx").as_deref(), Some("nginx:1.25"));
+        assert_eq!(r.rewrite("nginx-exporter:1.0"), None);
+        assert_eq!(r.rewrite("docker.io/nginx:1.0"), None);
+        let d = rule("app", Some("ghcr.io/x/app"), None, Some("sha256:ff"));
+        assert_eq!(d.rewrite("app:1.0").as_deref(), Some("ghcr.io/x/app@sha256:ff"));
+        let both = rule("app", None, Some("2"), Some("sha256:ff"));
+        assert_eq!(both.rewrite("app:1@sha256:00").as_deref(), Some("app:2@sha256:ff"));
+    }
+
+    #[test]
+    fn finds_containers_at_any_depth() {
+        let mut cr = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"image": "app:1"}], "initContainers": [{"image": "app:0"}]}}}}}, "x": [{"containers": [{"image": "app:1"}]}]});
+        apply_images(&mut cr, &[rule("app", None, Some("2"), None)]);
+        assert_eq!(cr.pointer("/spec/jobTemplate/spec/template/spec/containers/0/image").unwrap(), "app:2");
+        assert_eq!(cr.pointer("/spec/jobTemplate/spec/template/spec/initContainers/0/image").unwrap(), "app:2");
+        assert_eq!(cr.pointer("/x/0/containers/0/image").unwrap(), "app:2");
+    }
+}

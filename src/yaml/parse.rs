@@ -1,0 +1,332 @@
+//! Builds JSON values from YAML text the way kustomize sees them: go-yaml v3 scalar resolution,
+//! anchors and aliases expanded, merge keys (`<<`) applied, duplicate keys refused, and the line
+//! of every document kept for error messages.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::resolve::{Resolved, resolve_plain, to_json};
+
+/// One document of a YAML stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The document's content; `Value::Null` for an empty document.
+    pub value: Value,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+}
+
+/// A YAML syntax or content error with its position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    /// 1-based line of the problem.
+    pub line: usize,
+    /// 1-based column of the problem.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses every document of a YAML stream.
+pub fn parse_documents(text: &str) -> Result<Vec<Document>, ParseError> {
+    let mut builder = Builder { parser: Parser::new_from_str(text), anchors: HashMap::new(), path: Vec::new() };
+    let mut docs = Vec::new();
+    loop {
+        let (event, mark) = builder.next()?;
+        match event {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                let (event, mark) = builder.next()?;
+                let line = mark.line().max(1);
+                let value = builder.node(event, mark)?;
+                docs.push(Document { value, line });
+            }
+            other => return Err(error(mark, format!("unexpected {other:?} at top level"))),
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses a stream that must hold exactly one document (an empty stream is `null`).
+pub fn parse_single(text: &str) -> Result<Value, ParseError> {
+    let mut docs = parse_documents(text)?;
+    match docs.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(docs.remove(0).value),
+        _ => Err(ParseError {
+            line: docs[1].line,
+            column: 1,
+            message: "expected a single YAML document, found several".into(),
+        }),
+    }
+}
+
+struct Builder<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+    anchors: HashMap<usize, Value>,
+    /// Keys (and `[]` for list items) from the document root to the node being built.
+    path: Vec<String>,
+}
+
+fn error(mark: Marker, message: String) -> ParseError {
+    ParseError { line: mark.line().max(1), column: mark.col() + 1, message }
+}
+
+impl Builder<'_> {
+    /// True while building a value of an object's `metadata.annotations` (a document's own, or
+    /// a `List` item's).
+    fn in_object_annotations(&self) -> bool {
+        match self.path.as_slice() {
+            [m, a, _] => m == "metadata" && a == "annotations",
+            [items, idx, m, a, _] => items == "items" && idx == "[]" && m == "metadata" && a == "annotations",
+            _ => false,
+        }
+    }
+
+    fn next(&mut self) -> Result<(Event, Marker), ParseError> {
+        self.parser.next_token().map_err(|e| {
+            let m = e.marker();
+            ParseError { line: m.line().max(1), column: m.col() + 1, message: e.info().to_string() }
+        })
+    }
+
+    fn node(&mut self, event: Event, mark: Marker) -> Result<Value, ParseError> {
+        let (value, anchor) = match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = if self.in_object_annotations() && tag.is_none() {
+                    // kustomize reads metadata.annotations as strings, keeping the text as written.
+                    Value::String(if style == TScalarStyle::Folded { fold_quirk(text) } else { text })
+                } else if style == TScalarStyle::Folded {
+                    scalar(&fold_quirk(text), style, tag.as_ref(), mark)?
+                } else {
+                    scalar(&text, style, tag.as_ref(), mark)?
+                };
+                (value, anchor)
+            }
+            Event::Alias(id) => {
+                let value = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| error(mark, "alias refers to an unknown anchor".into()))?;
+                return Ok(value);
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                self.path.push("[]".into());
+                loop {
+                    let (event, mark) = self.next()?;
+                    if event == Event::SequenceEnd {
+                        break;
+                    }
+                    items.push(self.node(event, mark)?);
+                }
+                self.path.pop();
+                (Value::Array(items), anchor)
+            }
+            Event::MappingStart(anchor, _) => (Value::Object(self.mapping()?), anchor),
+            other => return Err(error(mark, format!("unexpected {other:?}"))),
+        };
+        if anchor > 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        Ok(value)
+    }
+
+    fn mapping(&mut self) -> Result<Map<String, Value>, ParseError> {
+        let mut map = Map::new();
+        let mut merged: Vec<Map<String, Value>> = Vec::new();
+        loop {
+            let (event, key_mark) = self.next()?;
+            if event == Event::MappingEnd {
+                break;
+            }
+            let (key, is_merge) = match &event {
+                Event::Scalar(text, style, anchor, _) => {
+                    // go-yaml recognises the merge key by its text, not by resolution.
+                    let is_merge = *style == TScalarStyle::Plain && text == "<<";
+                    // Keys are used by their text (a map[string] in kustomize), never resolved.
+                    if *anchor > 0 {
+                        self.anchors.insert(*anchor, Value::String(text.clone()));
+                    }
+                    (text.clone(), is_merge)
+                }
+                Event::Alias(_) => match self.node(event.clone(), key_mark)? {
+                    Value::String(s) => (s, false),
+                    Value::Null => (String::new(), false),
+                    other @ (Value::Bool(_) | Value::Number(_)) => (other.to_string(), false),
+                    _ => return Err(error(key_mark, "mapping keys must be scalars".into())),
+                },
+                _ => return Err(error(key_mark, "mapping keys must be scalars".into())),
+            };
+            let (event, mark) = self.next()?;
+            self.path.push(key.clone());
+            let value = self.node(event, mark);
+            self.path.pop();
+            let value = value?;
+            if is_merge {
+                match value {
+                    Value::Object(m) => merged.push(m),
+                    Value::Array(items) => {
+                        for item in items {
+                            match item {
+                                Value::Object(m) => merged.push(m),
+                                _ => {
+                                    return Err(error(
+                                        mark,
+                                        "merge key `<<` needs a mapping or a list of mappings".into(),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                    _ => return Err(error(mark, "merge key `<<` needs a mapping or a list of mappings".into())),
+                }
+                continue;
+            }
+            if map.contains_key(&key) {
+                return Err(error(key_mark, format!("mapping key {key:?} already defined")));
+            }
+            map.insert(key, value);
+        }
+        // Explicit keys win over merged ones; among merged mappings the first wins.
+        for m in merged {
+            for (k, v) in m {
+                map.entry(k).or_insert(v);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// go-yaml folds a `>` block differently from the YAML spec in one place: where a normal line
+/// is followed (after any empty lines) by a more-indented line, it keeps one extra line break.
+/// yaml-rust2 follows the spec, so add that break back.
+fn fold_quirk(text: String) -> String {
+    if !text.contains('\n') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let lines: Vec<&str> = text.split('\n').collect();
+    // The most recent non-empty line, to know whether it was more-indented.
+    let mut last_content: Option<&str> = None;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            let more_indented = line.starts_with([' ', '\t']);
+            let prev_normal = last_content.is_some_and(|l| !l.starts_with([' ', '\t']));
+            if more_indented && prev_normal {
+                out.push('\n');
+            }
+        }
+        out.push_str(line);
+        if !line.is_empty() {
+            last_content = Some(line);
+        }
+    }
+    out
+}
+
+fn core_tag(tag: &Tag) -> Option<&str> {
+    if tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:" {
+        Some(tag.suffix.as_str())
+    } else {
+        tag.suffix.strip_prefix("tag:yaml.org,2002:")
+    }
+}
+
+fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>, mark: Marker) -> Result<Value, ParseError> {
+    let quoted = style != TScalarStyle::Plain;
+    let resolved = match tag.and_then(core_tag) {
+        Some("str") | Some("binary") => Resolved::Str,
+        Some(want @ ("int" | "float" | "bool" | "null")) => {
+            let r = resolve_plain(text);
+            let ok = matches!(
+                (want, &r),
+                ("int", Resolved::Int(_) | Resolved::Uint(_))
+                    | ("float", Resolved::Float(_) | Resolved::Int(_) | Resolved::Uint(_))
+                    | ("bool", Resolved::Bool(_))
+                    | ("null", Resolved::Null)
+            );
+            if !ok {
+                return Err(error(mark, format!("cannot decode {text:?} as !!{want}")));
+            }
+            r
+        }
+        _ if quoted => Resolved::Str,
+        _ => resolve_plain(text),
+    };
+    to_json(resolved, text).map_err(|m| error(mark, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quoted_scalars_stay_strings_and_plain_ones_resolve() {
+        let doc = parse_single("a: '012'\nb: 012\nc: \"yes\"\nd: yes\ne: 1e3\nf: ~\ng:\nh: 2001-12-14\n").unwrap();
+        assert_eq!(
+            doc,
+            json!({"a": "012", "b": 10, "c": "yes", "d": "yes", "e": 1000, "f": null, "g": null, "h": "2001-12-14T00:00:00Z"})
+        );
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys_expand() {
+        let doc = parse_single("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b]\n").unwrap();
+        assert_eq!(doc, json!({"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}]}));
+    }
+
+    #[test]
+    fn documents_keep_their_lines_and_empty_ones_are_null() {
+        let docs = parse_documents("---\na: 1\n---\n# only a comment\n---\nb: 2\n").unwrap();
+        assert_eq!(docs.len(), 3);
+        assert_eq!(docs[0].line, 2);
+        assert_eq!(docs[1].value, Value::Null);
+        assert_eq!(docs[2].value, json!({"b": 2}));
+        assert_eq!(docs[2].line, 6);
+    }
+
+    #[test]
+    fn syntax_errors_and_duplicate_keys_name_the_line() {
+        let err = parse_documents("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(err.line >= 2, "{err}");
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("already defined"), "{err}");
+    }
+
+    #[test]
+    fn infinity_is_refused_like_kustomize_json_conversion() {
+        let err = parse_documents("x: 1\ny: .inf\n").unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn folded_blocks_keep_go_yamls_extra_break_before_more_indented_lines() {
+        let doc = parse_single("a: >\n  normal\n    more\n  back\nc: >\n  n1\n  n2\n\n    more\n\n  back\n").unwrap();
+        assert_eq!(doc["a"], "normal\n\n  more\nback\n");
+        assert_eq!(doc["c"], "n1 n2\n\n\n  more\n\nback\n");
+    }
+
+    #[test]
+    fn annotation_values_keep_their_text() {
+        let doc = parse_single("metadata:\n  annotations:\n    a: 0755\n    b: true\n  labels:\n    c: 2\nspec:\n  annotations:\n    d: 1\n").unwrap();
+        assert_eq!(doc["metadata"]["annotations"], json!({"a": "0755", "b": "true"}));
+        assert_eq!(doc["metadata"]["labels"]["c"], 2);
+        assert_eq!(doc["spec"]["annotations"]["d"], 1);
+    }
+
+    #[test]
+    fn tags_force_types() {
+        let doc = parse_single("a: !!str 12\nb: !!int \"12\"\n").unwrap();
+        assert_eq!(doc, json!({"a": "12", "b": 12}));
+    }
+}
