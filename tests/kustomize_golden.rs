@@ -88,3 +88,37 @@ fn corpus_matches_kustomize() {
     }
     report("corpus", outcome);
 }
+
+/// Every case under `tests/kustomize/errors/` must fail, and the message must contain each
+/// line of its `.expect` file (the file, field, line or object a user needs to fix it).
+#[test]
+fn error_cases_are_refused_with_precise_messages() {
+    let root = repo_root().join("tests/kustomize/errors");
+    let tree = DiskTree::new(repo_root()).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 12, "expected at least 12 error cases, found {}", names.len());
+    let mut problems = Vec::new();
+    for name in &names {
+        let expect = std::fs::read_to_string(root.join(format!("{name}.expect"))).unwrap();
+        let rel = tree.repo_path_of(&root.join(name)).unwrap();
+        match render::build(&tree, &rel) {
+            Ok(_) => problems.push(format!("{name}: built without error")),
+            Err(e) => {
+                let msg = e.to_string();
+                for want in expect.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                    if !msg.contains(want) {
+                        problems.push(format!("{name}: message lacks {want:?}: {msg}"));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("errors: {} cases, {} problems", names.len(), problems.len());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

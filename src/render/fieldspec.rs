@@ -97,7 +97,7 @@ pub const ANNOTATION_SPECS: &[FieldSpec] = &[
     fs(None, Some("Deployment"), "spec/template/metadata/annotations", true),
     fs(None, Some("ReplicaSet"), "spec/template/metadata/annotations", true),
     fs(None, Some("DaemonSet"), "spec/template/metadata/annotations", true),
-    fs(Some("apps"), Some("StatefulSet"), "spec/template/metadata/annotations", true),
+    fs(None, Some("StatefulSet"), "spec/template/metadata/annotations", true),
     fs(Some("batch"), Some("Job"), "spec/template/metadata/annotations", true),
     fs(Some("batch"), Some("CronJob"), "spec/jobTemplate/metadata/annotations", true),
     fs(Some("batch"), Some("CronJob"), "spec/jobTemplate/spec/template/metadata/annotations", true),

@@ -71,6 +71,10 @@ impl ImageRule {
 /// Applies every rule, in order, to each container image of `value` (each image field is
 /// rewritten by the rules in sequence, like kustomize's one-filter-per-entry pipeline).
 pub fn apply_images(value: &mut Value, rules: &[ImageRule]) {
+    // kustomize's walk skips CustomResourceDefinitions (their schemas mention `containers`).
+    if value.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition") {
+        return;
+    }
     for rule in rules {
         visit_containers(value, &mut |image: &mut Value| {
             if let Some(s) = image.as_str() {

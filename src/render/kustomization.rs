@@ -136,29 +136,14 @@ pub struct LabelSpec {
 /// What is wrong with a kustomization file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KustomizationError {
-    /// A field kustomize knows but tidegate does not render.
-    #[error("{file}{line}: field `{field}` is not supported by tidegate: {reason}")]
-    Unsupported {
+    /// Fields kustomize knows but tidegate does not render, or that nobody knows (typos);
+    /// all of them, in file order.
+    #[error("{file}: {}", problems.join("; "))]
+    Fields {
         /// The kustomization file.
         file: String,
-        /// `:LINE` when the field's line is known.
-        line: String,
-        /// The field.
-        field: String,
-        /// Why, and what to do instead.
-        reason: String,
-    },
-    /// A field kustomize does not know either.
-    #[error("{file}{line}: unknown field `{field}`{hint}")]
-    Unknown {
-        /// The kustomization file.
-        file: String,
-        /// `:LINE` when the field's line is known.
-        line: String,
-        /// The field.
-        field: String,
-        /// `; did you mean …?`.
-        hint: String,
+        /// One entry per field: `line 3: unsupported field `secretGenerator`: …`.
+        problems: Vec<String>,
     },
     /// A field has the wrong shape.
     #[error("{file}: {field}: {message}")]
@@ -308,41 +293,41 @@ impl Kustomization {
             Value::Null => return Ok(Kustomization { file: file.clone(), ..Default::default() }),
             other => f.object(other, "kustomization")?,
         };
-        let line_of = |key: &str| key_line(text, key).map(|l| format!(":{l}")).unwrap_or_default();
+        let line_of = |key: &str| key_line(text, key);
+        let mut problems: Vec<(usize, String)> = Vec::new();
         for key in top.keys() {
             if SUPPORTED.contains(&key.as_str()) {
                 continue;
             }
+            let line = line_of(key);
+            let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
             if let Some((_, reason)) = UNSUPPORTED.iter().find(|(k, _)| k == key) {
-                return Err(KustomizationError::Unsupported {
-                    file: file.to_string(),
-                    line: line_of(key),
-                    field: key.clone(),
-                    reason: reason.to_string(),
-                });
+                problems.push((line.unwrap_or(0), format!("{at}unsupported field `{key}`: {reason}")));
+            } else {
+                let known = SUPPORTED.iter().chain(UNSUPPORTED.iter().map(|(k, _)| k)).copied();
+                let hint = did_you_mean(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                problems.push((line.unwrap_or(0), format!("{at}unknown field `{key}`{hint}")));
             }
-            let known = SUPPORTED.iter().chain(UNSUPPORTED.iter().map(|(k, _)| k)).copied();
-            let hint = did_you_mean(key, known).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-            return Err(KustomizationError::Unknown {
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            return Err(KustomizationError::Fields {
                 file: file.to_string(),
-                line: line_of(key),
-                field: key.clone(),
-                hint,
+                problems: problems.into_iter().map(|(_, p)| p).collect(),
             });
         }
         if let Some(kind) = top.get("kind") {
             let kind = f.string(kind, "kind")?;
             if kind != "Kustomization" {
                 let reason = if kind == "Component" {
-                    "components are not supported".to_string()
+                    "unsupported kind Component: components are not supported".to_string()
                 } else {
                     format!("kind must be Kustomization, found {kind}")
                 };
-                return Err(KustomizationError::Unsupported {
+                let at = line_of("kind").map(|l| format!("line {l}: ")).unwrap_or_default();
+                return Err(KustomizationError::Fields {
                     file: file.to_string(),
-                    line: line_of("kind"),
-                    field: "kind".into(),
-                    reason,
+                    problems: vec![format!("{at}{reason}")],
                 });
             }
         }
@@ -501,8 +486,16 @@ mod tests {
     #[test]
     fn refuses_unsupported_fields_with_file_and_line() {
         let err = load("resources: [a.yaml]\nconfigMapGenerator:\n- name: x\n").unwrap_err().to_string();
-        assert!(err.contains("k/kustomization.yaml:2"), "{err}");
-        assert!(err.contains("configMapGenerator"), "{err}");
+        assert!(err.contains("k/kustomization.yaml: line 2: unsupported field `configMapGenerator`"), "{err}");
+    }
+
+    #[test]
+    fn every_unsupported_field_is_listed_in_file_order() {
+        let err = load("secretGenerator: []\nresources: []\ngeneratorOptions: {}\n").unwrap_err().to_string();
+        let first = err.find("secretGenerator").unwrap();
+        let second = err.find("generatorOptions").unwrap();
+        assert!(first < second, "{err}");
+        assert!(err.contains("line 3"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod fieldspec;
 pub mod fs;
 pub mod images;
+pub mod jsonpatch;
 pub mod kustomization;
 pub mod patch;
 pub mod resource;
@@ -57,7 +58,7 @@ pub enum RenderError {
         source: std::io::Error,
     },
     /// A file is not valid UTF-8 YAML.
-    #[error("{file}:{line}:{column}: invalid YAML: {message}")]
+    #[error("{file}: invalid YAML at line {line}, column {column}: {message}")]
     Yaml {
         /// The file.
         file: RepoPath,
@@ -162,8 +163,15 @@ pub enum RenderError {
 /// Builds the kustomization in `dir` and returns its objects in kustomize's legacy order.
 pub fn build(tree: &dyn SourceTree, dir: &RepoPath) -> Result<Vec<Resource>, RenderError> {
     let mut resources = Builder { tree, stack: Vec::new() }.build_dir(dir)?;
+    transform::fix_references(&mut resources);
+    // kustomize leaves objects marked as local configuration out of its output.
+    resources.retain(|r| {
+        r.value.pointer("/metadata/annotations/config.kubernetes.io~1local-config").and_then(Value::as_str)
+            != Some("true")
+    });
     for r in &mut resources {
         drop_empty_annotations(&mut r.value);
+        fold_next_lines(&mut r.value);
     }
     sort_legacy(&mut resources);
     Ok(resources)
@@ -237,9 +245,23 @@ impl Builder<'_> {
 
     fn build_dir_inner(&mut self, dir: &RepoPath) -> Result<Vec<Resource>, RenderError> {
         let file = kustomization_file(self.tree, dir)?;
-        let (text, docs) = parse_file(self.tree, &file)?;
+        let text = read_text(self.tree, &file)?;
+        // kustomize reads its own file through sigs.k8s.io/yaml: YAML 1.1 scalars.
+        let docs = yaml::parse_documents_in(&text, yaml::Dialect::Yaml11).map_err(|e| RenderError::Yaml {
+            file: file.clone(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+        })?;
         let value = match docs.len() {
-            0 => Value::Null,
+            0 => {
+                return Err(RenderError::Yaml {
+                    file,
+                    line: 1,
+                    column: 1,
+                    message: "the kustomization file is empty".into(),
+                });
+            }
             1 => docs.into_iter().next().map(|d| d.value).unwrap_or(Value::Null),
             _ => {
                 return Err(RenderError::Yaml {
@@ -255,6 +277,7 @@ impl Builder<'_> {
         self.apply_patches(&k, "patches", &k.patches, &mut resources)?;
         if let Some(ns) = &k.namespace {
             transform::set_namespace(&mut resources, ns);
+            check_unique(&resources)?;
         }
         transform::set_labels(&mut resources, &k);
         transform::set_annotations(&mut resources, &k.common_annotations);
@@ -292,9 +315,12 @@ impl Builder<'_> {
                 None => return Err(RenderError::MissingResource { file: k.file.clone(), entry: entry.clone(), path }),
             };
             for r in loaded {
-                let id = r.id();
-                if let Some(first) = out.iter().find(|o| same_identity(&o.id(), &id)) {
-                    return Err(RenderError::DuplicateId { id, first: first.origin.clone(), second: r.origin.clone() });
+                if let Some(first) = out.iter().find(|o| same_identity(o, &r)) {
+                    return Err(RenderError::DuplicateId {
+                        id: r.id(),
+                        first: first.origin.clone(),
+                        second: r.origin.clone(),
+                    });
                 }
                 out.push(r);
             }
@@ -329,6 +355,9 @@ impl Builder<'_> {
             };
             let decoded = JsonPatch::decode(&text).map_err(|e| bad(e.to_string()))?;
             let target = spec.target.as_ref().ok_or_else(|| bad("a JSON 6902 patch needs a `target`".into()))?;
+            if list == "patchesJson6902" && target.name.as_deref().is_none_or(str::is_empty) {
+                return Err(bad("`target.name` is required in patchesJson6902".into()));
+            }
             let matcher = TargetMatcher::new(target).map_err(|e| bad(e.to_string()))?;
             for r in resources.iter_mut().filter(|r| matcher.matches(r)) {
                 decoded.apply(&mut r.value).map_err(|message| RenderError::PatchFailed {
@@ -354,14 +383,65 @@ fn drop_empty_annotations(value: &mut Value) {
     }
 }
 
-/// kustomize treats a missing namespace and `default` as the same namespace.
-fn same_identity(a: &ResId, b: &ResId) -> bool {
-    let ns = |s: &str| if s.is_empty() { "default".to_string() } else { s.to_string() };
-    a.group == b.group
-        && a.version == b.version
-        && a.kind == b.kind
-        && a.name == b.name
-        && ns(&a.namespace) == ns(&b.namespace)
+/// kustomize's JSON-to-YAML step reads a raw NEL (U+0085) inside a JSON string as a YAML line
+/// break and folds it: one becomes a space, a run of n becomes n-1 newlines.
+fn fold_next_lines(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\u{85}') => {
+            let mut out = String::with_capacity(s.len());
+            let mut run = 0usize;
+            for c in s.chars() {
+                if c == '\u{85}' {
+                    run += 1;
+                    continue;
+                }
+                if run > 0 {
+                    out.push_str(&if run == 1 { " ".to_string() } else { "\n".repeat(run - 1) });
+                    run = 0;
+                }
+                out.push(c);
+            }
+            if run > 0 {
+                out.push_str(&if run == 1 { " ".to_string() } else { "\n".repeat(run - 1) });
+            }
+            *s = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(fold_next_lines),
+        Value::Object(map) => map.values_mut().for_each(fold_next_lines),
+        _ => {}
+    }
+}
+
+/// kustomize's identity: group, version, kind, name and the effective namespace (none and
+/// `default` are the same; cluster-scoped objects have none).
+fn same_identity(a: &Resource, b: &Resource) -> bool {
+    let (ia, ib) = (a.id(), b.id());
+    ia.group == ib.group
+        && ia.version == ib.version
+        && ia.kind == ib.kind
+        && ia.name == ib.name
+        && effective_namespace(&a.value, &ia) == effective_namespace(&b.value, &ib)
+}
+
+fn effective_namespace(value: &Value, id: &ResId) -> String {
+    let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if scope::is_kustomize_cluster_scoped(api_version, &id.kind) {
+        String::new()
+    } else if id.namespace.is_empty() {
+        "default".into()
+    } else {
+        id.namespace.clone()
+    }
+}
+
+/// After a namespace change two objects may have become one identity.
+fn check_unique(resources: &[Resource]) -> Result<(), RenderError> {
+    for (i, a) in resources.iter().enumerate() {
+        if let Some(b) = resources[i + 1..].iter().find(|b| same_identity(a, b)) {
+            return Err(RenderError::DuplicateId { id: b.id(), first: a.origin.clone(), second: b.origin.clone() });
+        }
+    }
+    Ok(())
 }
 
 /// Reads the objects of one manifest file: every non-empty document, with `List` kinds
@@ -369,14 +449,21 @@ fn same_identity(a: &ResId, b: &ResId) -> bool {
 pub fn load_objects(tree: &dyn SourceTree, file: &RepoPath) -> Result<Vec<Resource>, RenderError> {
     let (_, docs) = parse_file(tree, file)?;
     let mut out = Vec::new();
-    for doc in docs {
-        let origin = Origin { file: file.clone(), line: doc.line };
-        push_object(doc.value, &origin, &mut out)?;
+    // kustomize appends the items of `List` documents after the file's other documents.
+    let mut queue: std::collections::VecDeque<(Value, Origin)> =
+        docs.into_iter().map(|d| (d.value, Origin { file: file.clone(), line: d.line })).collect();
+    while let Some((value, origin)) = queue.pop_front() {
+        push_object(value, &origin, &mut out, &mut queue)?;
     }
     Ok(out)
 }
 
-fn push_object(value: Value, origin: &Origin, out: &mut Vec<Resource>) -> Result<(), RenderError> {
+fn push_object(
+    value: Value,
+    origin: &Origin,
+    out: &mut Vec<Resource>,
+    queue: &mut std::collections::VecDeque<(Value, Origin)>,
+) -> Result<(), RenderError> {
     let invalid = |message: String| RenderError::InvalidObject { origin: origin.clone(), message };
     match value {
         Value::Null => Ok(()),
@@ -385,9 +472,7 @@ fn push_object(value: Value, origin: &Origin, out: &mut Vec<Resource>) -> Result
             if kind.ends_with("List") && map.contains_key("items") {
                 match map.remove("items") {
                     Some(Value::Array(items)) => {
-                        for item in items {
-                            push_object(item, origin, out)?;
-                        }
+                        queue.extend(items.into_iter().map(|item| (item, origin.clone())));
                         return Ok(());
                     }
                     Some(Value::Null) => return Ok(()),
@@ -396,9 +481,6 @@ fn push_object(value: Value, origin: &Origin, out: &mut Vec<Resource>) -> Result
             }
             if kind.is_empty() {
                 return Err(invalid("object has no `kind`".into()));
-            }
-            if map.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(invalid(format!("{kind} has no `apiVersion`")));
             }
             let name = map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("");
             if name.is_empty() {

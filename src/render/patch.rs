@@ -5,6 +5,7 @@
 use regex::Regex;
 use serde_json::Value;
 
+use super::jsonpatch;
 use super::kustomization::{PatchSpec, Target};
 use super::resource::Resource;
 use super::selector::Selector;
@@ -86,78 +87,55 @@ fn effective_namespace(ns: &str) -> String {
 /// A decoded patch: its operations.
 #[derive(Debug, Clone)]
 pub struct JsonPatch {
-    ops: json_patch::Patch,
-    /// The raw operations, for messages.
-    raw: Vec<Value>,
+    ops: Vec<jsonpatch::Operation>,
 }
 
 /// Why patch text is not a usable JSON 6902 patch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatchDecodeError {
-    /// The text is a mapping: a strategic-merge patch.
-    #[error("strategic-merge patches are not supported by tidegate; write the change as a JSON 6902 operation list")]
+    /// The text is a Kubernetes object: a strategic-merge patch.
+    #[error("strategic-merge patches are unsupported by tidegate; write the change as a JSON 6902 operation list")]
     StrategicMerge,
     /// Not YAML.
     #[error("invalid YAML at {0}")]
     Yaml(String),
+    /// An empty operation list.
+    #[error("the patch has no operations")]
+    Empty,
     /// Not a list of operations.
     #[error("{0}")]
     Invalid(String),
 }
 
 impl JsonPatch {
-    /// Decodes YAML or JSON patch text.
+    /// Decodes patch text as kustomize does: JSON when it starts with `[`, otherwise YAML read
+    /// with YAML 1.1 rules (sigs.k8s.io/yaml), so `value: on` is the boolean `true`.
     pub fn decode(text: &str) -> Result<Self, PatchDecodeError> {
-        let value = crate::yaml::parse_single(text).map_err(|e| PatchDecodeError::Yaml(e.to_string()))?;
+        let text = text.trim();
+        let dialect = if text.starts_with('[') { crate::yaml::Dialect::V3 } else { crate::yaml::Dialect::Yaml11 };
+        let value = crate::yaml::parse_single_in(text, dialect).map_err(|e| PatchDecodeError::Yaml(e.to_string()))?;
         let raw = match value {
+            Value::Array(items) if items.is_empty() => return Err(PatchDecodeError::Empty),
             Value::Array(items) => items,
-            Value::Null => Vec::new(),
-            Value::Object(_) => return Err(PatchDecodeError::StrategicMerge),
+            Value::Null => return Err(PatchDecodeError::Empty),
+            Value::Object(m) if m.contains_key("kind") || m.contains_key("metadata") || m.contains_key("spec") => {
+                return Err(PatchDecodeError::StrategicMerge);
+            }
             other => {
                 return Err(PatchDecodeError::Invalid(format!(
-                    "expected a list of operations, found {}",
+                    "expected a list of JSON 6902 operations, found {}",
                     super::kustomization::type_name(&other)
                 )));
             }
         };
-        for (i, op) in raw.iter().enumerate() {
-            let name = op.get("op").and_then(Value::as_str).unwrap_or("");
-            if !matches!(name, "add" | "remove" | "replace" | "move" | "copy" | "test") {
-                return Err(PatchDecodeError::Invalid(format!(
-                    "operation {i}: unknown op {name:?} (expected add, remove, replace, move, copy or test)"
-                )));
-            }
-            if op.get("path").and_then(Value::as_str).is_none() {
-                return Err(PatchDecodeError::Invalid(format!("operation {i} ({name}): `path` is required")));
-            }
-            if matches!(name, "add" | "replace" | "test") && op.get("value").is_none() {
-                return Err(PatchDecodeError::Invalid(format!("operation {i} ({name}): `value` is required")));
-            }
-            if matches!(name, "move" | "copy") && op.get("from").and_then(Value::as_str).is_none() {
-                return Err(PatchDecodeError::Invalid(format!("operation {i} ({name}): `from` is required")));
-            }
-        }
-        let ops: json_patch::Patch =
-            serde_json::from_value(Value::Array(raw.clone())).map_err(|e| PatchDecodeError::Invalid(e.to_string()))?;
-        Ok(JsonPatch { ops, raw })
+        let ops = jsonpatch::decode(&raw).map_err(PatchDecodeError::Invalid)?;
+        Ok(JsonPatch { ops })
     }
 
     /// Applies the patch to an object; on failure the object is unchanged and the message names
     /// the failing operation.
     pub fn apply(&self, value: &mut Value) -> Result<(), String> {
-        json_patch::patch(value, &self.ops).map_err(|e| {
-            let op = self.raw.get(e.operation);
-            let name = op.and_then(|o| o.get("op")).and_then(Value::as_str).unwrap_or("?");
-            let path = op.and_then(|o| o.get("path")).and_then(Value::as_str).unwrap_or("?");
-            let why = match e.kind {
-                json_patch::PatchErrorKind::TestFailed => "the value did not match".to_string(),
-                json_patch::PatchErrorKind::InvalidPointer => "the path does not exist".to_string(),
-                json_patch::PatchErrorKind::InvalidFromPointer => "the `from` path does not exist".to_string(),
-                json_patch::PatchErrorKind::CannotMoveInsideItself => "cannot move a value inside itself".to_string(),
-                other => other.to_string(),
-            };
-            format!("operation {} ({name} {path}) failed: {why}", e.operation)
-        })
+        jsonpatch::apply(value, &self.ops).map_err(|e| e.to_string())
     }
 }
 
@@ -202,15 +180,17 @@ mod tests {
         assert!(JsonPatch::decode("[{\"op\": \"remove\", \"path\": \"/a\"}]").is_ok());
         assert_eq!(JsonPatch::decode("spec:\n  replicas: 3\n").unwrap_err(), PatchDecodeError::StrategicMerge);
         assert!(JsonPatch::decode("- op: frobnicate\n  path: /a\n").unwrap_err().to_string().contains("frobnicate"));
+        assert_eq!(JsonPatch::decode("[]").unwrap_err(), PatchDecodeError::Empty);
     }
 
     #[test]
     fn failed_operations_name_the_op_and_leave_the_object_alone() {
-        let p = JsonPatch::decode("- op: add\n  path: /a/b\n  value: 1\n- op: replace\n  path: /missing\n  value: 2\n")
-            .unwrap();
+        let p =
+            JsonPatch::decode("- op: add\n  path: /a/b\n  value: 1\n- op: replace\n  path: /missing/x\n  value: 2\n")
+                .unwrap();
         let mut v = json!({"a": {}});
         let err = p.apply(&mut v).unwrap_err();
-        assert!(err.contains("operation 1 (replace /missing)"), "{err}");
+        assert!(err.contains("operation 1 (replace /missing/x)"), "{err}");
         assert_eq!(v, json!({"a": {}}));
     }
 

@@ -185,6 +185,10 @@ pub fn legacy_cmp(a: &ResId, b: &ResId) -> Ordering {
         if ra != rb {
             return ra.cmp(&rb);
         }
+        // kustomize reverses the comparison between Namespace kinds when one is the core one.
+        if a.kind == "Namespace" && b.kind == "Namespace" && (a.group.is_empty() || b.group.is_empty()) {
+            return gb.cmp(&ga);
+        }
         return ga.cmp(&gb);
     }
     a.legacy_string().cmp(&b.legacy_string())
@@ -192,10 +196,7 @@ pub fn legacy_cmp(a: &ResId, b: &ResId) -> Ordering {
 
 /// Sorts resources in kustomize's legacy order (what `kustomize build` prints by default).
 pub fn sort_legacy(resources: &mut [Resource]) {
-    resources.sort_by_cached_key(|r| {
-        let id = r.id();
-        (legacy_rank(&id.kind), id.gvk_string(), id.legacy_string())
-    });
+    resources.sort_by(|a, b| legacy_cmp(&a.id(), &b.id()));
 }
 
 #[cfg(test)]

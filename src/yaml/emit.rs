@@ -11,7 +11,7 @@ use super::resolve::{Resolved, is_base60_float, is_old_bool, resolve_plain};
 
 /// libyaml's `best_width`.
 const BEST_WIDTH: usize = 80;
-/// libyaml refuses simple keys longer than this and writes `? key` instead.
+/// libyaml refuses simple keys longer than this many bytes and writes `? key` instead.
 const MAX_SIMPLE_KEY_LEN: usize = 128;
 
 /// Writes a stream of documents separated by `---`, as `kustomize build` does.
@@ -89,11 +89,11 @@ impl Emitter {
                 self.indent_to(indent);
             }
             let value = &map[key];
-            if key.chars().count() > MAX_SIMPLE_KEY_LEN {
-                // libyaml's complex key form.
+            if key.len() > MAX_SIMPLE_KEY_LEN || key.chars().any(is_break) {
+                // libyaml's complex key form: `? key` on its own, then `: value`.
                 self.put("? ");
                 self.put_scalar(key, indent + 2, false);
-                self.newline();
+                self.end_line();
                 self.indent_to(indent);
                 self.put(":");
             } else {
@@ -211,7 +211,13 @@ impl Emitter {
                 if !breaks && c == '\n' {
                     self.newline();
                 }
-                self.newline();
+                if c == '\n' {
+                    self.newline();
+                } else {
+                    // libyaml copies other line breaks as they are and starts a new line.
+                    self.out.push(c);
+                    self.column = 0;
+                }
                 breaks = true;
             } else {
                 if breaks {
@@ -235,8 +241,11 @@ impl Emitter {
         let chars: Vec<char> = s.chars().collect();
         self.put_char('"');
         let mut spaces = false;
+        // go-yaml checks for a byte-order mark at the start of the string instead of at each
+        // character, so a value that starts with one has every character escaped.
+        let escape_all = chars.first() == Some(&'\u{feff}');
         for (i, &c) in chars.iter().enumerate() {
-            if !is_printable(c) || c == '\u{feff}' || is_break(c) || c == '"' || c == '\\' {
+            if escape_all || !is_printable(c) || is_break(c) || c == '"' || c == '\\' {
                 self.put_char('\\');
                 match c {
                     '\0' => self.put_char('0'),

@@ -13,4 +13,5 @@ pub mod parse;
 pub mod resolve;
 
 pub use emit::{emit_document, emit_stream};
-pub use parse::{Document, ParseError, parse_documents, parse_single};
+pub use parse::{Document, ParseError, parse_documents, parse_documents_in, parse_single, parse_single_in};
+pub use resolve::Dialect;

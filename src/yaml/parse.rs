@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use super::resolve::{Resolved, resolve_plain, to_json};
+use super::resolve::{Dialect, Resolved, resolve_plain_in, to_json};
 
 /// One document of a YAML stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,9 +31,15 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// Parses every document of a YAML stream.
+/// Parses every document of a YAML stream with go-yaml v3's rules (kustomize's resources).
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, ParseError> {
-    let mut builder = Builder { parser: Parser::new_from_str(text), anchors: HashMap::new(), path: Vec::new() };
+    parse_documents_in(text, Dialect::V3)
+}
+
+/// Parses every document of a YAML stream with the given dialect's scalar rules.
+pub fn parse_documents_in(text: &str, dialect: Dialect) -> Result<Vec<Document>, ParseError> {
+    let mut builder =
+        Builder { parser: Parser::new_from_str(text), anchors: HashMap::new(), path: Vec::new(), dialect };
     let mut docs = Vec::new();
     loop {
         let (event, mark) = builder.next()?;
@@ -54,7 +60,12 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, ParseError> {
 
 /// Parses a stream that must hold exactly one document (an empty stream is `null`).
 pub fn parse_single(text: &str) -> Result<Value, ParseError> {
-    let mut docs = parse_documents(text)?;
+    parse_single_in(text, Dialect::V3)
+}
+
+/// [`parse_single`] with the given dialect's scalar rules.
+pub fn parse_single_in(text: &str, dialect: Dialect) -> Result<Value, ParseError> {
+    let mut docs = parse_documents_in(text, dialect)?;
     match docs.len() {
         0 => Ok(Value::Null),
         1 => Ok(docs.remove(0).value),
@@ -71,6 +82,7 @@ struct Builder<'a> {
     anchors: HashMap<usize, Value>,
     /// Keys (and `[]` for list items) from the document root to the node being built.
     path: Vec<String>,
+    dialect: Dialect,
 }
 
 fn error(mark: Marker, message: String) -> ParseError {
@@ -102,9 +114,9 @@ impl Builder<'_> {
                     // kustomize reads metadata.annotations as strings, keeping the text as written.
                     Value::String(if style == TScalarStyle::Folded { fold_quirk(text) } else { text })
                 } else if style == TScalarStyle::Folded {
-                    scalar(&fold_quirk(text), style, tag.as_ref(), mark)?
+                    scalar(&fold_quirk(text), style, tag.as_ref(), mark, self.dialect)?
                 } else {
-                    scalar(&text, style, tag.as_ref(), mark)?
+                    scalar(&text, style, tag.as_ref(), mark, self.dialect)?
                 };
                 (value, anchor)
             }
@@ -240,12 +252,18 @@ fn core_tag(tag: &Tag) -> Option<&str> {
     }
 }
 
-fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>, mark: Marker) -> Result<Value, ParseError> {
+fn scalar(
+    text: &str,
+    style: TScalarStyle,
+    tag: Option<&Tag>,
+    mark: Marker,
+    dialect: Dialect,
+) -> Result<Value, ParseError> {
     let quoted = style != TScalarStyle::Plain;
     let resolved = match tag.and_then(core_tag) {
         Some("str") | Some("binary") => Resolved::Str,
         Some(want @ ("int" | "float" | "bool" | "null")) => {
-            let r = resolve_plain(text);
+            let r = resolve_plain_in(text, dialect);
             let ok = matches!(
                 (want, &r),
                 ("int", Resolved::Int(_) | Resolved::Uint(_))
@@ -259,7 +277,7 @@ fn scalar(text: &str, style: TScalarStyle, tag: Option<&Tag>, mark: Marker) -> R
             r
         }
         _ if quoted => Resolved::Str,
-        _ => resolve_plain(text),
+        _ => resolve_plain_in(text, dialect),
     };
     to_json(resolved, text).map_err(|m| error(mark, m))
 }
@@ -322,6 +340,12 @@ mod tests {
         assert_eq!(doc["metadata"]["annotations"], json!({"a": "0755", "b": "true"}));
         assert_eq!(doc["metadata"]["labels"]["c"], 2);
         assert_eq!(doc["spec"]["annotations"]["d"], 1);
+    }
+
+    #[test]
+    fn yaml11_dialect_reads_old_booleans() {
+        let doc = parse_single_in("a: on\nb: n\nc: 'yes'\n", Dialect::Yaml11).unwrap();
+        assert_eq!(doc, json!({"a": true, "b": false, "c": "yes"}));
     }
 
     #[test]

@@ -29,6 +29,32 @@ pub enum Resolved {
     Str,
 }
 
+/// Which YAML reader's rules apply to plain scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// go-yaml v3 (kustomize's reader for resources): only `true`/`false` are booleans.
+    #[default]
+    V3,
+    /// go-yaml v2 / YAML 1.1 (sigs.k8s.io/yaml: kustomization files and patch text):
+    /// `yes`/`no`/`on`/`off`/`y`/`n` are booleans too.
+    Yaml11,
+}
+
+/// Resolves a plain scalar under the given dialect.
+pub fn resolve_plain_in(text: &str, dialect: Dialect) -> Resolved {
+    if dialect == Dialect::Yaml11 && is_old_bool(text) {
+        return Resolved::Bool(matches!(
+            text,
+            "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE"
+        ));
+    }
+    match resolve_plain(text) {
+        // sigs.k8s.io/yaml keeps dates as the strings they are written as.
+        Resolved::Timestamp(_) if dialect == Dialect::Yaml11 => Resolved::Str,
+        other => other,
+    }
+}
+
 /// Resolves a plain (unquoted, untagged) scalar like go-yaml v3's `resolve("", text)`.
 pub fn resolve_plain(text: &str) -> Resolved {
     let Some(&first) = text.as_bytes().first() else {
@@ -246,7 +272,9 @@ fn parse_unsigned_base0(s: &str) -> Option<u64> {
 /// Go's `strconv.ParseFloat` for the decimal forms YAML produces (`.5`, `1.`, `1e3`).
 fn go_parse_float(s: &str) -> Option<f64> {
     let (neg, body) = split_sign(s);
-    if body.is_empty() || !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
+    if !body.bytes().any(|c| c.is_ascii_digit())
+        || !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
         return None;
     }
     let normalised = if body.starts_with('.') { format!("0{body}") } else { body.to_string() };
@@ -354,20 +382,41 @@ pub fn to_json(resolved: Resolved, text: &str) -> Result<Value, String> {
     })
 }
 
-/// A float after Go's JSON round trip: integral values below 1e21 come back as integers.
+/// A float after Go's JSON round trip. `encoding/json` writes the shortest digits in plain
+/// notation below 1e21 (`1e6` → `1000000`, `-2^63` → `-9223372036854776000`), and the YAML
+/// reader then takes that text for an integer when it fits 64 bits.
 pub fn float_to_json(f: f64) -> Option<Value> {
     if !f.is_finite() {
         return None;
     }
     if f.fract() == 0.0 && f.abs() < 1e21 {
-        if f >= i64::MIN as f64 && f < i64::MAX as f64 {
-            return Some(Value::from(f as i64));
+        let text = shortest_plain_integer(f);
+        if let Ok(i) = text.parse::<i64>() {
+            return Some(Value::from(i));
         }
-        if f >= 0.0 && f < u64::MAX as f64 {
-            return Some(Value::from(f as u64));
+        if let Ok(u) = text.parse::<u64>() {
+            return Some(Value::from(u));
         }
     }
     Number::from_f64(f).map(Value::Number)
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)` for an integral `f`: shortest round-trip digits,
+/// padded with zeros.
+fn shortest_plain_integer(f: f64) -> String {
+    if f == 0.0 {
+        return "0".into();
+    }
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: usize = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut text = if f < 0.0 { "-".to_string() } else { String::new() };
+    text.push_str(&digits);
+    for _ in digits.len()..=exp {
+        text.push('0');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -436,5 +485,9 @@ mod tests {
         assert_eq!(float_to_json(0.5), Some(serde_json::json!(0.5)));
         assert_eq!(float_to_json(1e21).and_then(|v| v.as_f64()), Some(1e21));
         assert_eq!(float_to_json(f64::INFINITY), None);
+        assert_eq!(float_to_json(1e6), Some(Value::from(1_000_000)));
+        // -2^63 prints as -9223372036854776000 in Go's JSON, which no longer fits an int64.
+        assert!(float_to_json(-9223372036854775808.0).unwrap().as_i64().is_none());
+        assert!(float_to_json(1e20).unwrap().is_f64());
     }
 }
