@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::plan::{self, AppProblem, Plan};
 use crate::render::{self, fs::DiskTree};
+use crate::repo::Repository;
 
 /// tidegate: GitOps reconciler and promotion bot.
 #[derive(Debug, Parser)]
@@ -50,6 +52,26 @@ pub enum Command {
         /// The kustomization directory (inside --repo).
         dir: PathBuf,
     },
+    /// Print every object of an environment (or one app) in apply order: wave, then kind.
+    Render {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Show the waves, apps, object counts, images and digests of an environment.
+    Plan {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Validate every app in every environment; list every problem; exit 1 if there is any.
+    Check,
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
@@ -115,5 +137,72 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let text = render::build_yaml(&tree, &rel).map_err(|e| Failure::Failed(e.to_string()))?;
             write_stdout(&text)
         }
+        Command::Render { env, app } => {
+            let repo = load_repo(&tree)?;
+            check_env(&repo, env)?;
+            if let Some(app) = app {
+                match repo.app(app) {
+                    None => return Err(Failure::Usage(format!("unknown app {app:?}; {}", repo.suggest_app(app)))),
+                    Some(a) if !a.overlays.contains_key(env) => {
+                        return Err(Failure::Usage(format!(
+                            "app {app} is not deployed to {env} (its environments: {})",
+                            a.environments.join(", ")
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let rendered = plan::render_env(&repo, &tree, env, app.as_deref()).map_err(problems_failure)?;
+            write_stdout(&crate::yaml::emit_stream(rendered.objects_in_apply_order()))
+        }
+        Command::Plan { env, output } => {
+            let repo = load_repo(&tree)?;
+            check_env(&repo, env)?;
+            let rendered = plan::render_env(&repo, &tree, env, None).map_err(problems_failure)?;
+            let plan = Plan::from_rendered(&rendered, crate::source::head_commit(tree.root()));
+            match output {
+                OutputFormat::Json => {
+                    let mut text = serde_json::to_string_pretty(&plan).map_err(|e| Failure::Failed(e.to_string()))?;
+                    text.push('\n');
+                    write_stdout(&text)
+                }
+                OutputFormat::Text => write_stdout(&plan.to_text()),
+            }
+        }
+        Command::Check => {
+            let repo = load_repo(&tree)?;
+            let (objects, problems) = plan::check(&repo, &tree);
+            if problems.is_empty() {
+                let deployments: usize = repo.apps.iter().map(|a| a.overlays.len()).sum();
+                write_stdout(&format!(
+                    "ok: {} apps in {} waves, {} environments, {deployments} app deployments, {objects} objects\n",
+                    repo.apps.len(),
+                    repo.waves.len(),
+                    repo.environments.len()
+                ))
+            } else {
+                Err(problems_failure(problems))
+            }
+        }
     }
+}
+
+fn load_repo(tree: &DiskTree) -> Result<Repository, Failure> {
+    Repository::load(tree).map_err(|e| {
+        let n = e.0.len();
+        Failure::Failed(format!("the repository description has {n} problem{}:\n{e}", if n == 1 { "" } else { "s" }))
+    })
+}
+
+fn check_env(repo: &Repository, env: &str) -> Result<(), Failure> {
+    match repo.environment(env) {
+        Some(_) => Ok(()),
+        None => Err(Failure::Usage(format!("unknown environment {env:?}; {}", repo.suggest_environment(env)))),
+    }
+}
+
+fn problems_failure(problems: Vec<AppProblem>) -> Failure {
+    let n = problems.len();
+    let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    Failure::Failed(format!("{n} problem{} found:\n{}", if n == 1 { "" } else { "s" }, list.join("\n")))
 }

@@ -6,5 +6,8 @@
 
 pub mod cli;
 pub mod logging;
+pub mod plan;
 pub mod render;
+pub mod repo;
+pub mod source;
 pub mod yaml;

@@ -122,3 +122,36 @@ fn error_cases_are_refused_with_precise_messages() {
     eprintln!("errors: {} cases, {} problems", names.len(), problems.len());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every kustomization of the example platform (`apps-of-apps/`, `overlays/`) against its
+/// kustomize golden in `tests/kustomize/golden-example/`, and no kustomization without one.
+#[test]
+fn example_tree_matches_kustomize() {
+    let root = repo_root();
+    let mut dirs = Vec::new();
+    fn find(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                find(&p, out);
+            } else if p.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                out.push(p.parent().unwrap().to_path_buf());
+            }
+        }
+    }
+    find(&root.join("apps-of-apps"), &mut dirs);
+    find(&root.join("overlays"), &mut dirs);
+    dirs.sort();
+    assert!(dirs.len() >= 36, "expected the nine bases and 27 overlays, found {}", dirs.len());
+    let mut outcome = Outcome { compared: 0, byte_identical: 0, failures: Vec::new() };
+    for dir in dirs {
+        let rel = dir.strip_prefix(&root).unwrap().to_string_lossy().replace('/', "__");
+        let golden = root.join(format!("tests/kustomize/golden-example/{rel}.yaml"));
+        if !golden.exists() {
+            outcome.failures.push(format!("{}: no golden; run scripts/regen-kustomize-goldens.sh", dir.display()));
+            continue;
+        }
+        compare(&dir, &golden, &mut outcome);
+    }
+    report("example", outcome);
+}

@@ -1,0 +1,393 @@
+//! Rendering a whole environment: every app's overlay built, namespaces filled in, objects in
+//! apply order (wave, then kind), a digest and the images per app — the `render`, `plan` and
+//! `check` commands.
+//!
+//! Owns: turning the repository model plus manifests into the desired state of an
+//! environment. Must not touch: the cluster, git, the network.
+
+pub mod order;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::render::fs::{EntryKind, RepoPath, SourceTree};
+use crate::render::scope::is_builtin_cluster_scoped;
+use crate::render::{self, RenderError};
+use crate::repo::{App, Repository};
+
+/// The rendered objects of one app in one environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedApp {
+    /// The app's name.
+    pub name: String,
+    /// Its wave.
+    pub wave: String,
+    /// Its destination namespace.
+    pub namespace: String,
+    /// Its objects, in apply order.
+    pub objects: Vec<Value>,
+    /// `sha256:<hex>` of the objects: equal inputs give equal digests.
+    pub digest: String,
+    /// Distinct container images, sorted.
+    pub images: Vec<String>,
+}
+
+/// One wave of an environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedWave {
+    /// The wave's name.
+    pub name: String,
+    /// Its apps, by name.
+    pub apps: Vec<RenderedApp>,
+}
+
+/// An environment's desired state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedEnv {
+    /// The environment.
+    pub env: String,
+    /// Waves in apply order (waves without apps in this environment are left out).
+    pub waves: Vec<RenderedWave>,
+}
+
+/// A problem with one app (or between apps) in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{env}/{app}: {message}")]
+pub struct AppProblem {
+    /// The environment.
+    pub env: String,
+    /// The app (or `*` for repository-wide problems).
+    pub app: String,
+    /// What is wrong, naming file, object or field.
+    pub message: String,
+}
+
+impl RenderedEnv {
+    /// Every object of the environment in apply order: wave by wave, and inside a wave all
+    /// apps' objects merged in kind order.
+    pub fn objects_in_apply_order(&self) -> Vec<&Value> {
+        let mut out = Vec::new();
+        for wave in &self.waves {
+            let mut objs: Vec<&Value> = wave.apps.iter().flat_map(|a| a.objects.iter()).collect();
+            objs.sort_by_cached_key(|o| order::apply_key(o));
+            out.extend(objs);
+        }
+        out
+    }
+}
+
+/// Renders `env` (every app deployed there, or only `only_app`). All problems are returned,
+/// not just the first.
+pub fn render_env(
+    repo: &Repository,
+    tree: &dyn SourceTree,
+    env: &str,
+    only_app: Option<&str>,
+) -> Result<RenderedEnv, Vec<AppProblem>> {
+    let problem = |app: &str, message: String| AppProblem { env: env.to_string(), app: app.to_string(), message };
+    let mut problems = Vec::new();
+    let mut built: Vec<(&App, Vec<Value>)> = Vec::new();
+    for app in repo.apps_in(env) {
+        let Some(overlay) = app.overlays.get(env) else { continue };
+        match build_app(tree, app, overlay) {
+            Ok(objects) => built.push((app, objects)),
+            Err(e) => problems.push(problem(&app.name, e)),
+        }
+    }
+    // Custom resources are namespaced unless a CRD of this environment says otherwise.
+    let cluster_scoped_crs: BTreeSet<(String, String)> = built
+        .iter()
+        .flat_map(|(_, objs)| objs.iter())
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+        .filter(|o| o.pointer("/spec/scope").and_then(Value::as_str) == Some("Cluster"))
+        .filter_map(|o| {
+            let group = o.pointer("/spec/group")?.as_str()?.to_string();
+            let kind = o.pointer("/spec/names/kind")?.as_str()?.to_string();
+            Some((group, kind))
+        })
+        .collect();
+    let mut created_namespaces: BTreeSet<String> = BTreeSet::new();
+    for (_, objs) in &built {
+        for o in objs {
+            if o.get("kind").and_then(Value::as_str) == Some("Namespace")
+                && o.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            {
+                if let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) {
+                    created_namespaces.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let mut owners: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+    let mut waves: Vec<RenderedWave> = Vec::new();
+    for (app, mut objects) in built {
+        for o in &mut objects {
+            place_in_namespace(o, &app.namespace, &cluster_scoped_crs);
+        }
+        if app.create_namespace && created_namespaces.insert(app.namespace.clone()) {
+            objects.push(namespace_object(&app.namespace));
+        }
+        for o in &objects {
+            let key = identity(o);
+            if let Some(other) = owners.get(&key) {
+                problems.push(problem(
+                    &app.name,
+                    format!(
+                        "{} {} {}/{} is also rendered by app {other}; an object belongs to one app",
+                        key.0, key.1, key.2, key.3
+                    ),
+                ));
+            } else {
+                owners.insert(key, app.name.clone());
+            }
+        }
+        if only_app.is_some_and(|only| only != app.name) {
+            continue;
+        }
+        objects.sort_by_cached_key(order::apply_key);
+        let rendered = RenderedApp {
+            name: app.name.clone(),
+            wave: app.wave.clone(),
+            namespace: app.namespace.clone(),
+            digest: digest(&objects),
+            images: images(&objects),
+            objects,
+        };
+        match waves.last_mut() {
+            Some(w) if w.name == app.wave => w.apps.push(rendered),
+            _ => waves.push(RenderedWave { name: app.wave.clone(), apps: vec![rendered] }),
+        }
+    }
+    if problems.is_empty() { Ok(RenderedEnv { env: env.to_string(), waves }) } else { Err(problems) }
+}
+
+fn build_app(tree: &dyn SourceTree, app: &App, overlay: &RepoPath) -> Result<Vec<Value>, String> {
+    if tree.kind(overlay) != Some(EntryKind::Dir) {
+        return Err(format!(
+            "overlay {overlay} does not exist (create it with a kustomization.yaml that references {}, or leave the environment out of the app's spec.environments)",
+            app.base
+        ));
+    }
+    let resources = render::build(tree, overlay).map_err(|e: RenderError| e.to_string())?;
+    let mut out = Vec::with_capacity(resources.len());
+    for r in resources {
+        if r.value.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(format!("{}: {} {} has no apiVersion", r.origin, r.id().kind, r.id().name));
+        }
+        out.push(r.value);
+    }
+    if out.is_empty() {
+        return Err(format!("overlay {overlay} renders no objects; an app must deploy something"));
+    }
+    Ok(out)
+}
+
+fn place_in_namespace(o: &mut Value, namespace: &str, cluster_scoped_crs: &BTreeSet<(String, String)>) {
+    let api_version = o.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+    let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+    let cluster_scoped = is_builtin_cluster_scoped(&group, &kind) || cluster_scoped_crs.contains(&(group, kind));
+    let Some(Value::Object(meta)) = o.get_mut("metadata") else { return };
+    if cluster_scoped {
+        // The API server has no namespace for these; kustomize may have added one.
+        meta.remove("namespace");
+    } else if meta.get("namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
+        meta.insert("namespace".into(), Value::String(namespace.to_string()));
+    }
+}
+
+fn namespace_object(name: &str) -> Value {
+    let mut meta = Map::new();
+    meta.insert("name".into(), Value::String(name.to_string()));
+    let mut obj = Map::new();
+    obj.insert("apiVersion".into(), Value::String("v1".into()));
+    obj.insert("kind".into(), Value::String("Namespace".into()));
+    obj.insert("metadata".into(), Value::Object(meta));
+    Value::Object(obj)
+}
+
+fn identity(o: &Value) -> (String, String, String, String) {
+    let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+    let group = s("/apiVersion").rsplit_once('/').map_or(String::new(), |(g, _)| g.to_string());
+    (group, s("/kind"), s("/metadata/namespace"), s("/metadata/name"))
+}
+
+/// `sha256:<hex>` over the objects' canonical JSON (sorted keys), one per line.
+pub fn digest(objects: &[Value]) -> String {
+    let mut hasher = Sha256::new();
+    for o in objects {
+        hasher.update(serde_json::to_vec(o).expect("JSON values serialise"));
+        hasher.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// Distinct images of every `containers`/`initContainers` list at any depth, sorted.
+pub fn images(objects: &[Value]) -> Vec<String> {
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    if (k == "containers" || k == "initContainers") && child.is_array() {
+                        for c in child.as_array().into_iter().flatten() {
+                            if let Some(image) = c.get("image").and_then(Value::as_str) {
+                                out.insert(image.to_string());
+                            }
+                        }
+                    } else {
+                        walk(child, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    for o in objects.iter().filter(|o| o.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition")) {
+        walk(o, &mut out);
+    }
+    out.into_iter().collect()
+}
+
+/// `plan --output json`: the contract in PRODUCT.md.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// The environment.
+    pub env: String,
+    /// The commit the repository checkout is at, if it is a git work tree.
+    pub revision: Option<String>,
+    /// Waves in apply order.
+    pub waves: Vec<PlanWave>,
+}
+
+/// A wave of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanWave {
+    /// Its name.
+    pub name: String,
+    /// Its apps.
+    pub apps: Vec<PlanApp>,
+}
+
+/// An app of a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanApp {
+    /// Its name.
+    pub name: String,
+    /// Its destination namespace.
+    pub namespace: String,
+    /// How many objects it deploys.
+    pub objects: usize,
+    /// Its container images.
+    pub images: Vec<String>,
+    /// Digest of its rendered objects.
+    pub digest: String,
+    /// Object counts by kind.
+    pub kinds: BTreeMap<String, usize>,
+}
+
+impl Plan {
+    /// Summarises a rendered environment.
+    pub fn from_rendered(rendered: &RenderedEnv, revision: Option<String>) -> Plan {
+        let waves = rendered
+            .waves
+            .iter()
+            .map(|w| PlanWave {
+                name: w.name.clone(),
+                apps: w
+                    .apps
+                    .iter()
+                    .map(|a| {
+                        let mut kinds = BTreeMap::new();
+                        for o in &a.objects {
+                            *kinds
+                                .entry(o.get("kind").and_then(Value::as_str).unwrap_or("").to_string())
+                                .or_insert(0) += 1;
+                        }
+                        PlanApp {
+                            name: a.name.clone(),
+                            namespace: a.namespace.clone(),
+                            objects: a.objects.len(),
+                            images: a.images.clone(),
+                            digest: a.digest.clone(),
+                            kinds,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Plan { env: rendered.env.clone(), revision, waves }
+    }
+
+    /// A table for people.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let rev = self.revision.as_deref().map_or("(not a git checkout)".to_string(), |r| r.chars().take(12).collect());
+        let _ = writeln!(out, "environment {} at {rev}", self.env);
+        for (i, w) in self.waves.iter().enumerate() {
+            let _ = writeln!(out, "\nwave {} {}", i + 1, w.name);
+            for a in &w.apps {
+                let digest: String = a.digest.trim_start_matches("sha256:").chars().take(12).collect();
+                let _ = writeln!(out, "  {:<28} {:<14} {:>3} objects  {digest}", a.name, a.namespace, a.objects);
+                for image in &a.images {
+                    let _ = writeln!(out, "  {:<28} {image}", "");
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks every app in every environment and the overlay tree; returns every problem found.
+pub fn check(repo: &Repository, tree: &dyn SourceTree) -> (usize, Vec<AppProblem>) {
+    let mut problems = Vec::new();
+    let mut objects = 0;
+    for env in &repo.environments {
+        match render_env(repo, tree, &env.name, None) {
+            Ok(r) => objects += r.waves.iter().flat_map(|w| &w.apps).map(|a| a.objects.len()).sum::<usize>(),
+            Err(p) => problems.extend(p),
+        }
+    }
+    problems.extend(orphan_overlays(repo, tree));
+    (objects, problems)
+}
+
+/// Overlay directories that no app uses (a renamed app, a typo): reported so they do not rot.
+fn orphan_overlays(repo: &Repository, tree: &dyn SourceTree) -> Vec<AppProblem> {
+    let used: BTreeSet<&RepoPath> = repo.apps.iter().flat_map(|a| a.overlays.values()).collect();
+    let mut out = Vec::new();
+    let Ok(envs) = tree.list(&repo.overlays_dir) else { return out };
+    for env in envs {
+        let Ok(env_dir) = repo.overlays_dir.join(&env) else { continue };
+        if tree.kind(&env_dir) != Some(EntryKind::Dir) {
+            continue;
+        }
+        if repo.environment(&env).is_none() {
+            out.push(AppProblem {
+                env: env.clone(),
+                app: "*".into(),
+                message: format!("{env_dir} is not an environment of the root ({})", repo.suggest_environment(&env)),
+            });
+            continue;
+        }
+        for app in tree.list(&env_dir).unwrap_or_default() {
+            let Ok(dir) = env_dir.join(&app) else { continue };
+            if tree.kind(&dir) == Some(EntryKind::Dir) && !used.contains(&dir) {
+                out.push(AppProblem {
+                    env: env.clone(),
+                    app: app.clone(),
+                    message: format!("overlay {dir} belongs to no app ({})", repo.suggest_app(&app)),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
