@@ -131,6 +131,7 @@ else
 fi
 echo "== $KNOTE" >&2
 
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 ROWS=()
 ALL_MET=1
 for env in "${ENVS[@]}"; do
@@ -192,11 +193,13 @@ PY
     echo "   $row" >&2
 done
 rm -f "$OUT/time.txt"
+LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 {
     echo "Machine: $(nproc) CPUs, $CPU, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo); $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo "tidegate $($TG --version | awk '{print $2}') (release build, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -z "$(git -C "$ROOT" status --porcelain -- src Cargo.toml 2>/dev/null)" ]] || echo ' + uncommitted changes')); kustomize ${KVER:-?} via \`$KUBECTL kustomize\`."
     echo "Repository: $N apps x ${#ENVS[@]} environments (seed $SEED). $KNOTE."
+    echo "Load average (1/5/15 min) before the timings: $LOAD_BEFORE; after: $LOAD_AFTER."
     echo "tidegate: median of $RUNS runs (wall), largest peak RSS of those runs (GNU time %M)."
     echo "Correctness: $VERIFIED \`tidegate build\` outputs compared byte for byte with \`kubectl kustomize\`: $MISMATCHES mismatches."
     echo
