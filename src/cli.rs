@@ -72,6 +72,71 @@ pub enum Command {
     },
     /// Validate every app in every environment; list every problem; exit 1 if there is any.
     Check,
+    /// Apply an environment to the cluster of KUBECONFIG, wave by wave, waiting for health.
+    Sync {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Ask the server what would change (server-side dry run); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete objects tidegate applied earlier that left the desired state.
+        #[arg(long)]
+        prune: bool,
+        /// With --prune, also delete every object of apps removed from the repository.
+        #[arg(long, requires = "prune")]
+        prune_removed_apps: bool,
+        /// How to reach the cluster.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Show how the cluster differs from the environment's desired state, per object.
+    Diff {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Exit 1 when there are differences (like `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
+        /// How to reach the cluster.
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig context (default: the current context of KUBECONFIG).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// How long each wave may take to become healthy, e.g. 90s, 5m.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub wave_timeout: std::time::Duration,
+    /// Namespace of tidegate's inventories.
+    #[arg(long, default_value = crate::apply::inventory::DEFAULT_NAMESPACE, env = "TIDEGATE_INVENTORY_NAMESPACE")]
+    pub inventory_namespace: String,
+}
+
+/// Parses `90s`, `5m`, `1h` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. 90s, 5m, 1h)"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
@@ -139,20 +204,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         Command::Render { env, app } => {
             let repo = load_repo(&tree)?;
-            check_env(&repo, env)?;
-            if let Some(app) = app {
-                match repo.app(app) {
-                    None => return Err(Failure::Usage(format!("unknown app {app:?}; {}", repo.suggest_app(app)))),
-                    Some(a) if !a.overlays.contains_key(env) => {
-                        return Err(Failure::Usage(format!(
-                            "app {app} is not deployed to {env} (its environments: {})",
-                            a.environments.join(", ")
-                        )));
-                    }
-                    Some(_) => {}
-                }
-            }
-            let rendered = plan::render_env(&repo, &tree, env, app.as_deref()).map_err(problems_failure)?;
+            let rendered = render_for(&repo, &tree, env, app.as_deref())?;
             write_stdout(&crate::yaml::emit_stream(rendered.objects_in_apply_order()))
         }
         Command::Plan { env, output } => {
@@ -168,6 +220,25 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 }
                 OutputFormat::Text => write_stdout(&plan.to_text()),
             }
+        }
+        Command::Sync { env, app, dry_run, prune, prune_removed_apps, cluster } => {
+            let repo = load_repo(&tree)?;
+            let rendered = render_for(&repo, &tree, env, app.as_deref())?;
+            let opts = crate::apply::SyncOptions {
+                dry_run: *dry_run,
+                prune: *prune,
+                allow_app_deletion: *prune_removed_apps && app.is_none(),
+                wave_timeout: cluster.wave_timeout,
+                inventory_namespace: cluster.inventory_namespace.clone(),
+                revision: crate::source::head_commit(tree.root()),
+                ..Default::default()
+            };
+            runtime()?.block_on(crate::report::run_sync(&rendered, cluster.context.as_deref(), &opts))
+        }
+        Command::Diff { env, app, exit_code, cluster } => {
+            let repo = load_repo(&tree)?;
+            let rendered = render_for(&repo, &tree, env, app.as_deref())?;
+            runtime()?.block_on(crate::report::run_diff(&rendered, cluster.context.as_deref(), *exit_code))
         }
         Command::Check => {
             let repo = load_repo(&tree)?;
@@ -185,6 +256,30 @@ pub fn run(args: Args) -> Result<(), Failure> {
             }
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("failed to start: {e}")))
+}
+
+fn render_for(repo: &Repository, tree: &DiskTree, env: &str, app: Option<&str>) -> Result<plan::RenderedEnv, Failure> {
+    check_env(repo, env)?;
+    if let Some(app) = app {
+        match repo.app(app) {
+            None => return Err(Failure::Usage(format!("unknown app {app:?}; {}", repo.suggest_app(app)))),
+            Some(a) if !a.overlays.contains_key(env) => {
+                return Err(Failure::Usage(format!(
+                    "app {app} is not deployed to {env} (its environments: {})",
+                    a.environments.join(", ")
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    plan::render_env(repo, tree, env, app).map_err(problems_failure)
 }
 
 fn load_repo(tree: &DiskTree) -> Result<Repository, Failure> {

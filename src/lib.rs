@@ -4,10 +4,13 @@
 //! plan (waves, apply order, digests) → apply → health → gates → promotion.
 //! The core modules are pure; adapters (git, Kubernetes, GitHub, HTTP) live at the edges.
 
+pub mod apply;
 pub mod cli;
+pub mod health;
 pub mod logging;
 pub mod plan;
 pub mod render;
 pub mod repo;
+pub mod report;
 pub mod source;
 pub mod yaml;
