@@ -541,7 +541,9 @@ async fn wait_healthy(
                 };
                 let h = health::assess(l, &opts.health);
                 match h.status {
-                    HealthStatus::Healthy => {}
+                    // Suspended (a paused Deployment, a suspended CronJob) is what the
+                    // repository asked for: it settles the object for the wave gate.
+                    HealthStatus::Healthy | HealthStatus::Suspended => {}
                     HealthStatus::Degraded => degraded.push((i, r, h.message)),
                     _ => pending.push((i, r, h.message)),
                 }
