@@ -44,14 +44,19 @@ ENV CARGO_TERM_COLOR=never \
 
 WORKDIR /build
 
-# 1. Dependencies only: a dummy crate with the real manifest and lock file. This layer is reused
-#    until Cargo.toml or Cargo.lock changes. The dummy's own artefacts are deleted afterwards so
-#    that step 2 always recompiles the real crate (COPY keeps the files' mtimes, which can be
-#    older than the dummy build, and cargo would then take the dummy binary as up to date).
+# 1. Dependencies only: dummy crates with the real manifests and lock file. This layer is reused
+#    until a manifest or Cargo.lock changes. The repository is a workspace: every member's
+#    Cargo.toml must be present for cargo to load it (crates/fake-kube is a test-only
+#    dev-dependency, never compiled by `cargo build --release`; add new members here).
+#    The dummy's own artefacts are deleted afterwards so that step 2 always recompiles the real
+#    crate (COPY keeps the files' mtimes, which can be older than the dummy build, and cargo
+#    would then take the dummy binary as up to date).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
- && echo 'fn main() {}' > src/main.rs \
+COPY crates/fake-kube/Cargo.toml crates/fake-kube/Cargo.toml
+RUN mkdir -p src crates/fake-kube/src \
+ && printf '//! placeholder\nfn main() {}\n' > src/main.rs \
  && echo '//! dependency-caching placeholder' > src/lib.rs \
+ && echo '//! dependency-caching placeholder' > crates/fake-kube/src/lib.rs \
  && cargo build --release --locked \
  && rm -rf src \
            target/release/tidegate target/release/tidegate.d \
@@ -59,7 +64,8 @@ RUN mkdir -p src \
            target/release/deps/tidegate-* target/release/deps/libtidegate-* \
            target/release/.fingerprint/tidegate-*
 
-# 2. The real build.
+# 2. The real build (crates/ too, in case a member becomes a dependency of the binary).
+COPY crates ./crates
 COPY src ./src
 RUN cargo build --release --locked
 

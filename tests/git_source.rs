@@ -150,9 +150,10 @@ impl GitDaemon {
     fn start(base: &Path) -> GitDaemon {
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("git")
+            // `git daemon` would run git-daemon as a child process that outlives a kill of `git`:
+            // start git-daemon itself so that dropping the handle stops the server.
+            let mut child = Command::new(Path::new(&git(base, &["--exec-path"])).join("git-daemon"))
                 .args([
-                    "daemon",
                     "--reuseaddr",
                     &format!("--base-path={}", base.display()),
                     "--export-all",
@@ -744,8 +745,14 @@ fn credentials_in_the_url_are_redacted_and_never_stored() {
     assert_eq!(read(&r.snapshot, "a.txt"), "v1");
     assert_not_in_dir(data.path(), token);
 
+    // The same location with another password shares the cache: the last good commit is
+    // served and the auth failure reported, without the password.
     let wrong = server.url("repo.git").replace("http://", "http://x-access-token:nope-pw-71c3@");
-    let err = Source::new(spec(&wrong), data.path()).unwrap().refresh().unwrap_err();
+    let wrong_source = Source::new(spec(&wrong), data.path()).unwrap();
+    assert_eq!(wrong_source.cache_dir(), source.cache_dir());
+    let r = wrong_source.refresh().unwrap();
+    assert_eq!(read(&r.snapshot, "a.txt"), "v1");
+    let err = r.error.expect("the auth failure is reported");
     assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(!msg.contains("nope-pw-71c3") && msg.contains("http://***@127.0.0.1"), "{msg}");
@@ -759,7 +766,8 @@ fn credentials_in_the_url_are_redacted_and_never_stored() {
 fn a_silent_server_times_out_within_the_timeout() {
     let silent = Silent::start();
     let timeout = Duration::from_millis(1500);
-    for url in [format!("http://127.0.0.1:{}/repo.git", silent.port), format!("git://127.0.0.1:{}/repo.git", silent.port)]
+    for url in
+        [format!("http://127.0.0.1:{}/repo.git", silent.port), format!("git://127.0.0.1:{}/repo.git", silent.port)]
     {
         let data = tempfile::tempdir().unwrap();
         let source = Source::new(SourceSpec::new(&url, "main").with_timeout(timeout), data.path()).unwrap();
@@ -767,7 +775,7 @@ fn a_silent_server_times_out_within_the_timeout() {
         let err = source.refresh().unwrap_err();
         let took = started.elapsed();
         assert!(matches!(err, SourceError::Timeout { .. }), "{url}: {err:?}");
-        assert!(took >= timeout && took < timeout + Duration::from_secs(2), "{url}: took {took:?}");
+        assert!(took >= timeout && took < timeout + Duration::from_secs(3), "{url}: took {took:?}");
         let msg = err.to_string();
         assert!(msg.starts_with(&format!("failed to fetch branch main from {url}: timed out after 1.5s")), "{msg}");
 
@@ -777,7 +785,7 @@ fn a_silent_server_times_out_within_the_timeout() {
         let err = source.refresh().unwrap_err();
         assert!(matches!(err, SourceError::Timeout { .. }), "{err:?}");
         assert!(err.to_string().contains("still running"), "{err}");
-        assert!(started.elapsed() < timeout + Duration::from_secs(2));
+        assert!(started.elapsed() < timeout + Duration::from_secs(3));
     }
     drop(silent);
 }
@@ -881,4 +889,21 @@ fn git_tree_open_names_the_revision_it_cannot_find() {
     let err = GitTree::open(&origin.bare(), "0123456789012345678901234567890123456789").unwrap_err();
     assert!(matches!(err, SourceError::Revision { .. }), "{err:?}");
     assert!(err.to_string().starts_with("failed to open commit 0123456789012345678901234567890123456789 in "), "{err}");
+}
+
+#[test]
+fn transports_this_build_lacks_are_reported_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    let version = git2::Version::get();
+    for (url, supported, what) in [
+        ("https://127.0.0.1:1/repo.git", version.https(), "https"),
+        ("ssh://git@127.0.0.1:1/repo.git", version.ssh(), "ssh"),
+    ] {
+        let source = Source::new(spec(url).with_timeout(Duration::from_secs(10)), data.path()).unwrap();
+        let err = source.refresh().unwrap_err();
+        assert!(matches!(err, SourceError::Unreachable { .. }), "{url}: {err:?}");
+        if !supported {
+            assert!(err.to_string().contains(&format!("no {what} support")), "{err}");
+        }
+    }
 }

@@ -205,6 +205,9 @@ pub async fn sync(
     };
     let mut failed = false;
     let mut inventory_namespace_ready = !inventories.is_empty();
+    // What this sync itself creates: in a dry run, objects in these namespaces or of these
+    // kinds cannot be validated by the server yet.
+    let planned = Planned::of(rendered);
     for wave in &rendered.waves {
         if failed {
             report.waves.push(WaveReport {
@@ -238,7 +241,7 @@ pub async fn sync(
             elapsed: Duration::ZERO,
             skipped: false,
         };
-        let outcome = sync_wave(cluster, env, &desired, &inventories, opts, progress, &mut wave_report).await;
+        let outcome = sync_wave(cluster, env, &desired, &inventories, opts, &planned, progress, &mut wave_report).await;
         if let Err(reason) = outcome {
             wave_report.failure = Some(reason);
             failed = true;
@@ -393,6 +396,7 @@ async fn sync_wave(
     desired: &[Desired<'_>],
     inventories: &BTreeMap<String, Inventory>,
     opts: &SyncOptions,
+    planned: &Planned,
     progress: &mut (dyn FnMut(Progress) + Send),
     report: &mut WaveReport,
 ) -> Result<(), String> {
@@ -433,7 +437,10 @@ async fn sync_wave(
             crds_pending.clear();
         }
         let r = ObjectRef::of(obj);
-        let result = apply_one(cluster, obj, opts).await;
+        let result = match apply_one(cluster, obj, opts).await {
+            Err(e) if opts.dry_run && planned.explains(&r, &e) => Ok(()),
+            other => other,
+        };
         match result {
             Ok(()) => {
                 if r.kind == "CustomResourceDefinition" {
@@ -457,6 +464,38 @@ async fn sync_wave(
         wait_for_crds(cluster, &crds_pending, opts).await?;
     }
     wait_healthy(cluster, env, desired, opts, progress, report).await
+}
+
+/// Namespaces and custom kinds the rendered environment itself creates.
+struct Planned {
+    namespaces: BTreeSet<String>,
+    kinds: BTreeSet<(String, String)>,
+}
+
+impl Planned {
+    fn of(rendered: &RenderedEnv) -> Planned {
+        let mut p = Planned { namespaces: BTreeSet::new(), kinds: BTreeSet::new() };
+        for o in rendered.waves.iter().flat_map(|w| &w.apps).flat_map(|a| &a.objects) {
+            let r = ObjectRef::of(o);
+            if r.kind == "Namespace" && r.api_version == "v1" {
+                p.namespaces.insert(r.name);
+            } else if r.kind == "CustomResourceDefinition" {
+                let s = |ptr: &str| o.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+                p.kinds.insert((s("/spec/group"), s("/spec/names/kind")));
+            }
+        }
+        p
+    }
+
+    /// True when a dry-run error only says that something this sync creates is not there yet.
+    fn explains(&self, r: &ObjectRef, e: &ClusterError) -> bool {
+        let group = r.api_version.rsplit_once('/').map_or("", |(g, _)| g).to_string();
+        match e {
+            ClusterError::UnknownKind { .. } => self.kinds.contains(&(group, r.kind.clone())),
+            e if e.is_not_found() => self.namespaces.contains(&r.namespace),
+            _ => false,
+        }
+    }
 }
 
 async fn apply_one(cluster: &Cluster, obj: &Value, opts: &SyncOptions) -> Result<(), ClusterError> {

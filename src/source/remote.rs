@@ -198,7 +198,8 @@ impl Source {
         let previous = current.as_ref().map(|s| s.commit.clone());
 
         let (serve, fetched, mut error) = match self.fetch_head(deadline, &span) {
-            Ok((repo, head, fetched)) => self.decide(&repo, head, fetched),
+            // The slot is held until the last good ref is written.
+            Ok((repo, head, fetched, _slot)) => self.decide(&repo, head, fetched),
             Err(error) => {
                 let last_good = Repository::open_bare(&self.cache_dir).ok().and_then(|r| read_last_good(&r));
                 (last_good, false, Some(error))
@@ -232,8 +233,9 @@ impl Source {
     }
 
     /// Under the fetch slot: opens (or creates) the cache, asks for the remote head, fetches
-    /// when needed. Returns the cache, the branch head, and whether a fetch happened.
-    fn fetch_head(&self, deadline: Instant, span: &Span) -> Result<(Repository, Oid, bool), SourceError> {
+    /// when needed. Returns the cache, the branch head, whether a fetch happened, and the slot
+    /// (still taken).
+    fn fetch_head(&self, deadline: Instant, span: &Span) -> Result<(Repository, Oid, bool, SlotGuard), SourceError> {
         let guard = self
             .slot
             .acquire(deadline)
@@ -258,15 +260,19 @@ impl Source {
             .name("tidegate-git-fetch".into())
             .spawn(move || {
                 // The slot stays taken until the worker ends, even when the caller gave up on it:
-                // a fetch that outlives its timeout still blocks the next one.
-                let _guard = guard;
+                // a fetch that outlives its timeout still blocks the next one. Otherwise it goes
+                // back to the caller with the result (and is freed if the caller is gone).
                 let _entered = worker_span.enter();
-                let _ = tx.send(job.run());
+                let result = job.run();
+                let _ = tx.send((result, guard));
             })
             .map_err(|e| self.fetch_err(format!("cannot start the fetch thread: {e}")))?;
         let wait = deadline.saturating_duration_since(Instant::now());
-        let (head, fetched) = match rx.recv_timeout(wait) {
-            Ok(result) => result?,
+        let (head, fetched, guard) = match rx.recv_timeout(wait) {
+            Ok((result, guard)) => {
+                let (head, fetched) = result?;
+                (head, fetched, guard)
+            }
             Err(RecvTimeoutError::Timeout) => {
                 return Err(self.timeout_err("the remote did not answer in time".to_string()));
             }
@@ -274,7 +280,7 @@ impl Source {
                 return Err(self.fetch_err("the fetch thread stopped unexpectedly".to_string()));
             }
         };
-        Ok((repo, head, fetched))
+        Ok((repo, head, fetched, guard))
     }
 
     /// Chooses what to serve given the branch head: the head itself, or the last good commit
@@ -569,5 +575,33 @@ impl Drop for SlotGuard {
     fn drop(&mut self) {
         *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
         self.0.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn sources_and_snapshots_can_be_shared_across_threads() {
+        assert_send_sync::<Source>();
+        assert_send_sync::<Snapshot>();
+        assert_send_sync::<Refresh>();
+    }
+
+    #[test]
+    fn the_cache_is_named_by_url_and_branch_without_credentials() {
+        let data = tempfile::tempdir().unwrap();
+        let a = Source::new(SourceSpec::new("https://u:p@example.com/org/repo.git", "main"), data.path()).unwrap();
+        let b =
+            Source::new(SourceSpec::new("https://example.com/org/repo.git", "refs/heads/main"), data.path()).unwrap();
+        let c = Source::new(SourceSpec::new("https://example.com/org/repo.git", "dev"), data.path()).unwrap();
+        assert_eq!(a.cache_dir(), b.cache_dir());
+        assert_ne!(a.cache_dir(), c.cache_dir());
+        assert_eq!(b.branch(), "main");
+        assert!(!a.cache_dir().exists(), "created on first use");
+        assert!(a.last_good().unwrap().is_none());
     }
 }
