@@ -14,7 +14,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn kubeconfig() -> String {
-    std::env::var("TIDEGATE_E2E_KUBECONFIG").expect("set TIDEGATE_E2E_KUBECONFIG to the kubeconfig of a throwaway cluster")
+    std::env::var("TIDEGATE_E2E_KUBECONFIG")
+        .expect("set TIDEGATE_E2E_KUBECONFIG to the kubeconfig of a throwaway cluster")
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {
@@ -24,7 +25,13 @@ fn write(dir: &Path, rel: &str, text: &str) {
 }
 
 fn tidegate(repo: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidegate")).args(args).arg("--repo").arg(repo).env("KUBECONFIG", kubeconfig()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_tidegate"))
+        .args(args)
+        .arg("--repo")
+        .arg(repo)
+        .env("KUBECONFIG", kubeconfig())
+        .output()
+        .unwrap()
 }
 
 fn kubectl(args: &[&str]) -> Output {
@@ -40,18 +47,36 @@ fn text(o: &Output) -> String {
 fn repo(ns: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write(d, "apps-of-apps/root.yaml", "apiVersion: tidegate.dev/v1alpha1\nkind: Root\nmetadata: {name: e2e}\nspec:\n  environments: [{name: e2e}]\n  waves: [{name: core}, {name: business}]\n");
+    write(
+        d,
+        "apps-of-apps/root.yaml",
+        "apiVersion: tidegate.dev/v1alpha1\nkind: Root\nmetadata: {name: e2e}\nspec:\n  environments: [{name: e2e}]\n  waves: [{name: core}, {name: business}]\n",
+    );
     let app = |name: &str, wave: &str, create: bool| {
-        format!("apiVersion: tidegate.dev/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec:\n  wave: {wave}\n  namespace: {ns}\n  createNamespace: {create}\n")
+        format!(
+            "apiVersion: tidegate.dev/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec:\n  wave: {wave}\n  namespace: {ns}\n  createNamespace: {create}\n"
+        )
     };
     write(d, "apps-of-apps/setup/app.yaml", &app("setup", "core", true));
     write(d, "apps-of-apps/setup/base/kustomization.yaml", "resources: [all.yaml]\n");
-    write(d, "apps-of-apps/setup/base/all.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: e2e}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox:1.36\n        command: [\"true\"]\n");
+    write(
+        d,
+        "apps-of-apps/setup/base/all.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: e2e}\n---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: busybox:1.36\n        command: [\"true\"]\n",
+    );
     write(d, "apps-of-apps/web/app.yaml", &app("web", "business", false));
     write(d, "apps-of-apps/web/base/kustomization.yaml", "resources: [all.yaml]\n");
-    write(d, "apps-of-apps/web/base/all.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: pause\n        image: registry.k8s.io/pause:3.9\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-extra}\ndata: {a: b}\n");
+    write(
+        d,
+        "apps-of-apps/web/base/all.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: pause\n        image: registry.k8s.io/pause:3.9\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-extra}\ndata: {a: b}\n",
+    );
     for app in ["setup", "web"] {
-        write(d, &format!("overlays/e2e/{app}/kustomization.yaml"), &format!("resources: [../../../apps-of-apps/{app}/base]\n"));
+        write(
+            d,
+            &format!("overlays/e2e/{app}/kustomization.yaml"),
+            &format!("resources: [../../../apps-of-apps/{app}/base]\n"),
+        );
     }
     dir
 }
@@ -83,7 +108,9 @@ fn syncs_waits_resyncs_without_writes_and_prunes_on_a_real_cluster() {
     let healed = tidegate(dir.path(), &["sync", "--env", "e2e", "--wave-timeout", "180s"]);
     assert!(text(&healed).contains("self-healed (drift) Deployment"), "{}", text(&healed));
     // Prune: the extra ConfigMap leaves the repository.
-    write(dir.path(), "apps-of-apps/web/base/all.yaml", &std::fs::read_to_string(dir.path().join("apps-of-apps/web/base/all.yaml")).unwrap().split("---\napiVersion: v1\nkind: ConfigMap").next().unwrap().to_string());
+    let web = std::fs::read_to_string(dir.path().join("apps-of-apps/web/base/all.yaml")).unwrap();
+    let without_extra = web.split("---\napiVersion: v1\nkind: ConfigMap").next().unwrap();
+    write(dir.path(), "apps-of-apps/web/base/all.yaml", without_extra);
     let pruned = tidegate(dir.path(), &["sync", "--env", "e2e", "--prune", "--wave-timeout", "180s"]);
     assert_eq!(pruned.status.code(), Some(0), "{}", text(&pruned));
     assert!(text(&pruned).contains("pruned ConfigMap"), "{}", text(&pruned));
