@@ -93,6 +93,12 @@ pub enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
+    /// Run the controller and GitHub webhook server (settings: --config, then environment).
+    Serve {
+        /// Configuration file (YAML); environment variables override it.
+        #[arg(long, env = "TIDEGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Show how the cluster differs from the environment's desired state, per object.
     Diff {
         /// The environment.
@@ -189,6 +195,16 @@ fn write_stdout(text: &str) -> Result<(), Failure> {
 
 /// Runs a parsed command.
 pub fn run(args: Args) -> Result<(), Failure> {
+    if let Command::Serve { config } = &args.command {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Failed(format!("failed to start: {e}")))?;
+        return rt.block_on(crate::serve::run(config.as_deref())).map_err(|e| match e {
+            crate::serve::ServeError::Config(c) => Failure::Usage(c.to_string()),
+            other => Failure::Failed(other.to_string()),
+        });
+    }
     let tree = open_repo(&args)?;
     match &args.command {
         Command::Build { dir } => {
@@ -240,6 +256,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let rendered = render_for(&repo, &tree, env, app.as_deref())?;
             runtime()?.block_on(crate::report::run_diff(&rendered, cluster.context.as_deref(), *exit_code))
         }
+        Command::Serve { .. } => unreachable!("handled above"),
         Command::Check => {
             let repo = load_repo(&tree)?;
             let (objects, problems) = plan::check(&repo, &tree);

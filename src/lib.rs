@@ -6,11 +6,14 @@
 
 pub mod apply;
 pub mod cli;
+pub mod config;
 pub mod health;
 pub mod logging;
 pub mod plan;
 pub mod render;
 pub mod repo;
 pub mod report;
+pub mod serve;
 pub mod source;
+pub mod webhook;
 pub mod yaml;

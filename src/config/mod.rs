@@ -1,0 +1,308 @@
+//! `tidegate serve` configuration: a YAML file, then the environment variables of the external
+//! contract on top (`TIDEGATE_LISTEN`, `TIDEGATE_WEBHOOK_SECRET`, `TIDEGATE_REPO`,
+//! `TIDEGATE_BRANCH`, `TIDEGATE_DATA_DIR`, `TIDEGATE_GITHUB_API_URL`, `GITHUB_TOKEN`;
+//! `KUBECONFIG` and `RUST_LOG` are read by the Kubernetes client and the logger).
+//!
+//! Owns: reading and validating settings. Secrets are held as [`Secret`] and never printed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::source::Secret;
+
+/// Where GitHub lives and how tidegate authenticates.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    /// REST API base URL (GitHub Enterprise or a test server).
+    pub api_url: String,
+    /// Token (from `GITHUB_TOKEN` or `github.tokenFile`).
+    pub token: Option<Secret>,
+}
+
+/// The GitOps repository to watch.
+#[derive(Debug, Clone)]
+pub struct RepoConfig {
+    /// URL (`https://`, `ssh://`, `git@…`, `file://`) or a local path.
+    pub url: String,
+    /// Branch to track.
+    pub branch: String,
+    /// Token file for https (else `GITHUB_TOKEN`).
+    pub token_file: Option<PathBuf>,
+    /// SSH private key for ssh URLs.
+    pub ssh_key_file: Option<PathBuf>,
+    /// Follow force-pushes instead of holding the last good commit.
+    pub follow_force_push: bool,
+    /// Bound on one fetch.
+    pub fetch_timeout: Duration,
+}
+
+/// One environment to reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvConfig {
+    /// The environment's name in the repository.
+    pub name: String,
+    /// Kubeconfig context (`None`: the current context, or in-cluster).
+    pub context: Option<String>,
+    /// Prune objects that left the desired state.
+    pub prune: bool,
+    /// Per-wave health timeout.
+    pub wave_timeout: Duration,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// `host:port` to listen on.
+    pub listen: String,
+    /// The repository.
+    pub repo: RepoConfig,
+    /// Where caches and state live.
+    pub data_dir: PathBuf,
+    /// Safety-net poll interval (webhooks trigger reconciles immediately).
+    pub poll_interval: Duration,
+    /// Webhook secrets (several while rotating).
+    pub webhook_secrets: Vec<Secret>,
+    /// GitHub.
+    pub github: GithubConfig,
+    /// Environments reconciled by this instance; none means "answer webhooks and report only".
+    pub environments: Vec<EnvConfig>,
+    /// Namespace of inventories and the leader Lease.
+    pub system_namespace: String,
+}
+
+/// A configuration problem (exit 2 at start-up).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    /// The file or variable at fault.
+    pub source_name: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileConfig {
+    listen: Option<String>,
+    repo: Option<FileRepo>,
+    data_dir: Option<PathBuf>,
+    poll_interval: Option<String>,
+    webhook: Option<FileWebhook>,
+    github: Option<FileGithub>,
+    #[serde(default)]
+    environments: Vec<FileEnv>,
+    system_namespace: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileRepo {
+    url: Option<String>,
+    branch: Option<String>,
+    token_file: Option<PathBuf>,
+    ssh_key_file: Option<PathBuf>,
+    #[serde(default)]
+    follow_force_push: bool,
+    fetch_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileWebhook {
+    #[serde(default)]
+    secret_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileGithub {
+    api_url: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileEnv {
+    name: String,
+    context: Option<String>,
+    #[serde(default)]
+    prune: bool,
+    wave_timeout: Option<String>,
+}
+
+fn duration(source: &str, field: &str, text: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+    match text {
+        None => Ok(default),
+        Some(t) => crate::cli::parse_duration(t)
+            .map_err(|m| ConfigError { source_name: source.to_string(), message: format!("{field}: {m}") }),
+    }
+}
+
+fn read_secret(path: &Path, what: &str) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        source_name: path.display().to_string(),
+        message: format!("cannot read {what}: {e}"),
+    })?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError { source_name: path.display().to_string(), message: format!("{what} file is empty") });
+    }
+    Ok(Secret::new(trimmed))
+}
+
+impl ServeConfig {
+    /// Loads `file` (if given) and applies the environment variables in `env`.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<ServeConfig, ConfigError> {
+        let (name, fc): (String, FileConfig) = match file {
+            None => ("(no config file)".into(), FileConfig::default()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    source_name: path.display().to_string(),
+                    message: format!("cannot read: {e}"),
+                })?;
+                let fc = serde_yaml::from_str(&text)
+                    .map_err(|e| ConfigError { source_name: path.display().to_string(), message: e.to_string() })?;
+                (path.display().to_string(), fc)
+            }
+        };
+        let var = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        let repo_file = fc.repo.unwrap_or_default();
+        let url = var("TIDEGATE_REPO").or(repo_file.url).ok_or_else(|| ConfigError {
+            source_name: name.clone(),
+            message: "no repository: set repo.url in the config file or TIDEGATE_REPO".into(),
+        })?;
+        let repo = RepoConfig {
+            url,
+            branch: var("TIDEGATE_BRANCH").or(repo_file.branch).unwrap_or_else(|| "main".into()),
+            token_file: repo_file.token_file,
+            ssh_key_file: repo_file.ssh_key_file,
+            follow_force_push: repo_file.follow_force_push,
+            fetch_timeout: duration(
+                &name,
+                "repo.fetchTimeout",
+                repo_file.fetch_timeout.as_deref(),
+                Duration::from_secs(60),
+            )?,
+        };
+        let mut webhook_secrets = Vec::new();
+        if let Some(s) = var("TIDEGATE_WEBHOOK_SECRET") {
+            // Comma-separated while rotating: the new secret and the old one.
+            webhook_secrets.extend(s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new));
+        }
+        for path in fc.webhook.unwrap_or_default().secret_files {
+            webhook_secrets.push(read_secret(&path, "webhook secret")?);
+        }
+        let gh = fc.github.unwrap_or_default();
+        let token = match (var("GITHUB_TOKEN"), gh.token_file) {
+            (Some(t), _) => Some(Secret::new(t)),
+            (None, Some(path)) => Some(read_secret(&path, "GitHub token")?),
+            (None, None) => None,
+        };
+        let github = GithubConfig {
+            api_url: var("TIDEGATE_GITHUB_API_URL")
+                .or(gh.api_url)
+                .unwrap_or_else(|| "https://api.github.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            token,
+        };
+        let mut environments = Vec::new();
+        for (i, e) in fc.environments.into_iter().enumerate() {
+            if environments.iter().any(|x: &EnvConfig| x.name == e.name) {
+                return Err(ConfigError {
+                    source_name: name.clone(),
+                    message: format!("environments[{i}]: {} is listed twice", e.name),
+                });
+            }
+            environments.push(EnvConfig {
+                wave_timeout: duration(
+                    &name,
+                    &format!("environments[{i}].waveTimeout"),
+                    e.wave_timeout.as_deref(),
+                    Duration::from_secs(300),
+                )?,
+                name: e.name,
+                context: e.context,
+                prune: e.prune,
+            });
+        }
+        let listen = var("TIDEGATE_LISTEN").or(fc.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError {
+                source_name: "TIDEGATE_LISTEN / listen".into(),
+                message: format!("{listen:?} is not host:port (e.g. 0.0.0.0:8080)"),
+            });
+        }
+        Ok(ServeConfig {
+            listen,
+            repo,
+            data_dir: var("TIDEGATE_DATA_DIR")
+                .map(PathBuf::from)
+                .or(fc.data_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/tidegate")),
+            poll_interval: duration(&name, "pollInterval", fc.poll_interval.as_deref(), Duration::from_secs(180))?,
+            webhook_secrets,
+            github,
+            environments,
+            system_namespace: fc.system_namespace.unwrap_or_else(|| crate::apply::inventory::DEFAULT_NAMESPACE.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tidegate.yaml");
+        std::fs::write(&file, "listen: 0.0.0.0:9000\nrepo: {url: https://github.com/o/r.git, branch: trunk}\ndataDir: /d\npollInterval: 1m\nenvironments:\n- {name: dev, context: kind-dev, prune: true, waveTimeout: 90s}\n").unwrap();
+        let c = ServeConfig::load(
+            Some(&file),
+            &env(&[
+                ("TIDEGATE_LISTEN", "127.0.0.1:7000"),
+                ("TIDEGATE_BRANCH", "main"),
+                ("TIDEGATE_WEBHOOK_SECRET", "new, old"),
+                ("GITHUB_TOKEN", "ghp_x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000");
+        assert_eq!(c.repo.url, "https://github.com/o/r.git");
+        assert_eq!(c.repo.branch, "main");
+        assert_eq!(c.poll_interval, Duration::from_secs(60));
+        assert_eq!(c.webhook_secrets.len(), 2);
+        assert_eq!(
+            c.environments,
+            vec![EnvConfig {
+                name: "dev".into(),
+                context: Some("kind-dev".into()),
+                prune: true,
+                wave_timeout: Duration::from_secs(90)
+            }]
+        );
+        assert_eq!(c.github.api_url, "https://api.github.com");
+        assert!(!format!("{c:?}").contains("ghp_x"), "secrets never appear in Debug output");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let err = ServeConfig::load(None, &env(&[])).unwrap_err();
+        assert!(err.message.contains("TIDEGATE_REPO"), "{err}");
+        let err = ServeConfig::load(None, &env(&[("TIDEGATE_REPO", "/r"), ("TIDEGATE_LISTEN", "8080")])).unwrap_err();
+        assert!(err.to_string().contains("not host:port"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(&file, "pollIntervall: 1m\n").unwrap();
+        let err = ServeConfig::load(Some(&file), &env(&[("TIDEGATE_REPO", "/r")])).unwrap_err();
+        assert!(err.to_string().contains("unknown field `pollIntervall`"), "{err}");
+    }
+}

@@ -1,0 +1,310 @@
+//! The control loop: refresh the repository (pinned snapshot), render each configured
+//! environment, sync it, record the status. Runs on a poll interval as a safety net and at
+//! once when a webhook asks (bursts coalesce into one reconcile).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{Notify, watch};
+
+use super::state::{AppEnvStatus, AppLabels, AppStatus, EnvLabels, FetchLabels, Shared, now};
+use crate::apply::{Cluster, SyncOptions};
+use crate::config::{EnvConfig, ServeConfig};
+use crate::health::HealthStatus;
+use crate::plan::{self, RenderedEnv};
+use crate::repo::Repository;
+use crate::source::{Auth, Snapshot, Source, SourceSpec};
+
+/// Builds the git source from the configuration.
+pub fn source(cfg: &ServeConfig) -> Result<Source, String> {
+    let auth = if let Some(key) = &cfg.repo.ssh_key_file {
+        Auth::ssh_key(key.clone(), None)
+    } else if let Some(file) = &cfg.repo.token_file {
+        Auth::token_from_file(file).map_err(|e| e.to_string())?
+    } else if let Some(token) = &cfg.github.token {
+        Auth::Token(token.clone())
+    } else {
+        Auth::None
+    };
+    let spec = SourceSpec::new(cfg.repo.url.clone(), cfg.repo.branch.clone())
+        .with_auth(auth)
+        .with_timeout(cfg.repo.fetch_timeout)
+        .with_follow_force_push(cfg.repo.follow_force_push);
+    Source::new(spec, &cfg.data_dir).map_err(|e| e.to_string())
+}
+
+/// Runs until `shutdown` turns true; an in-flight reconcile is finished first.
+pub async fn run(
+    cfg: Arc<ServeConfig>,
+    shared: Arc<Shared>,
+    source: Arc<Source>,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
+    loop {
+        reconcile_once(&cfg, &shared, &source, &mut clusters).await;
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.poll_interval) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            tracing::info!("control loop stopped");
+            return;
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(branch = %cfg.repo.branch))]
+async fn reconcile_once(
+    cfg: &ServeConfig,
+    shared: &Shared,
+    source: &Arc<Source>,
+    clusters: &mut HashMap<String, Arc<Cluster>>,
+) {
+    let src = Arc::clone(source);
+    let refreshed = tokio::task::spawn_blocking(move || src.refresh()).await;
+    let (snapshot, fetch_error): (Snapshot, Option<String>) = match refreshed {
+        Ok(Ok(r)) => {
+            let outcome = if r.error.is_some() {
+                "failed"
+            } else if r.fetched {
+                "fetched"
+            } else {
+                "unchanged"
+            };
+            shared.metrics.fetches.get_or_create(&FetchLabels { outcome: outcome.into() }).inc();
+            if let Some(e) = &r.error {
+                tracing::warn!(error = %e, commit = %r.snapshot.commit, "refresh failed; serving the last good commit");
+            }
+            (r.snapshot, r.error.map(|e| e.to_string()))
+        }
+        Ok(Err(e)) => {
+            shared.metrics.fetches.get_or_create(&FetchLabels { outcome: "failed".into() }).inc();
+            tracing::warn!(error = %e, "no snapshot of the repository yet");
+            let mut st = shared.status.lock().expect("status lock");
+            st.source.error = Some(e.to_string());
+            st.source.refreshed_at = Some(now());
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "refresh task failed");
+            return;
+        }
+    };
+    {
+        let mut st = shared.status.lock().expect("status lock");
+        st.source.commit = Some(snapshot.commit.clone());
+        st.source.refreshed_at = Some(now());
+        st.source.error = fetch_error.clone();
+    }
+    let repo = match Repository::load(&snapshot.tree) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, commit = %snapshot.commit, "the repository description is invalid; nothing is applied");
+            let mut st = shared.status.lock().expect("status lock");
+            for env in st.environments.values_mut().filter(|e| e.managed) {
+                env.state = "Failed".into();
+                env.error = Some(format!("repository at {}: {e}", short(&snapshot.commit)));
+            }
+            return;
+        }
+    };
+    record_model(shared, &repo, cfg);
+    for env in &cfg.environments {
+        reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// Makes the status list every app and environment of the repository.
+fn record_model(shared: &Shared, repo: &Repository, cfg: &ServeConfig) {
+    let mut st = shared.status.lock().expect("status lock");
+    st.environment_order = repo.environments.iter().map(|e| e.name.clone()).collect();
+    for e in &repo.environments {
+        let managed = cfg.environments.iter().any(|c| c.name == e.name);
+        let entry = st.environments.entry(e.name.clone()).or_default();
+        entry.managed = managed;
+        if entry.state.is_empty() {
+            entry.state = if managed { "Pending".into() } else { "NotManaged".into() };
+        }
+    }
+    let previous = std::mem::take(&mut st.apps);
+    st.apps = repo
+        .apps
+        .iter()
+        .map(|a| {
+            let old = previous.iter().find(|p| p.name == a.name);
+            AppStatus {
+                name: a.name.clone(),
+                wave: a.wave.clone(),
+                environments: a
+                    .environments
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.clone(),
+                            old.and_then(|o| o.environments.get(e)).cloned().unwrap_or_else(|| AppEnvStatus {
+                                sync: "Unknown".into(),
+                                health: "Unknown".into(),
+                                ..Default::default()
+                            }),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+}
+
+#[tracing::instrument(skip_all, fields(env = %env.name, revision = %short(&snapshot.commit)))]
+async fn reconcile_env(
+    env: &EnvConfig,
+    cfg: &ServeConfig,
+    shared: &Shared,
+    repo: &Repository,
+    snapshot: &Snapshot,
+    fetch_failed: bool,
+    clusters: &mut HashMap<String, Arc<Cluster>>,
+) {
+    let started = Instant::now();
+    let set_env = |state: &str, error: Option<String>, reachable: Option<bool>| {
+        let mut st = shared.status.lock().expect("status lock");
+        let e = st.environments.entry(env.name.clone()).or_default();
+        e.state = state.to_string();
+        e.error = error;
+        e.revision = Some(snapshot.commit.clone());
+        e.finished_at = Some(now());
+        if reachable.is_some() {
+            e.cluster_reachable = reachable;
+        }
+    };
+    if repo.environment(&env.name).is_none() {
+        set_env(
+            "Failed",
+            Some(format!("the repository has no environment {:?}; {}", env.name, repo.suggest_environment(&env.name))),
+            None,
+        );
+        return;
+    }
+    let rendered = match plan::render_env(repo, &snapshot.tree, &env.name, None) {
+        Ok(r) => r,
+        Err(problems) => {
+            let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+            tracing::error!(problems = problems.len(), "render failed; nothing is applied or pruned");
+            set_env("Failed", Some(format!("render failed: {msg}")), None);
+            return;
+        }
+    };
+    record_images(shared, &rendered);
+    let cluster = match clusters.get(&env.name) {
+        Some(c) => Arc::clone(c),
+        None => match Cluster::connect(env.context.as_deref()).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                clusters.insert(env.name.clone(), Arc::clone(&c));
+                c
+            }
+            Err(e) => {
+                set_env("Failed", Some(e.to_string()), Some(false));
+                return;
+            }
+        },
+    };
+    set_env("Syncing", None, None);
+    let opts = SyncOptions {
+        // Never prune from a snapshot whose fetch just failed.
+        prune: env.prune && !fetch_failed,
+        wave_timeout: env.wave_timeout,
+        inventory_namespace: cfg.system_namespace.clone(),
+        revision: Some(snapshot.commit.clone()),
+        ..Default::default()
+    };
+    let before = cluster.counters.total.load(std::sync::atomic::Ordering::Relaxed);
+    let result = crate::apply::sync(&cluster, &rendered, &opts, &mut |_| {}).await;
+    let after = cluster.counters.total.load(std::sync::atomic::Ordering::Relaxed);
+    shared.metrics.apply_requests.get_or_create(&EnvLabels { env: env.name.clone() }).inc_by(after - before);
+    shared
+        .metrics
+        .reconcile_seconds
+        .get_or_create(&EnvLabels { env: env.name.clone() })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Err(e) => {
+            let unreachable = matches!(
+                e,
+                crate::apply::sync::SyncError::Cluster {
+                    source: crate::apply::ClusterError::Unreachable(_) | crate::apply::ClusterError::Exhausted { .. },
+                    ..
+                }
+            );
+            set_env("Failed", Some(e.to_string()), Some(!unreachable));
+        }
+        Ok(report) => {
+            let mut st = shared.status.lock().expect("status lock");
+            for wave in &report.waves {
+                for app in &wave.apps {
+                    let Some(entry) =
+                        st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&env.name))
+                    else {
+                        continue;
+                    };
+                    let failed = !app.failed.is_empty() || !app.unhealthy.is_empty();
+                    if failed {
+                        entry.sync = if app.failed.is_empty() { "Synced".into() } else { "Failed".into() };
+                        entry.health = "Degraded".into();
+                        let why: Vec<String> =
+                            app.failed.iter().chain(&app.unhealthy).map(|(r, m)| format!("{r}: {m}")).collect();
+                        entry.message = Some(why.join("; "));
+                    } else if wave.failure.is_none() {
+                        entry.sync = "Synced".into();
+                        entry.health = HealthStatus::Healthy.to_string();
+                        entry.message = None;
+                        entry.last_synced_at = Some(now());
+                        shared
+                            .metrics
+                            .last_sync
+                            .get_or_create(&AppLabels { env: env.name.clone(), app: app.name.clone() })
+                            .set(now() as i64);
+                    }
+                }
+                if wave.skipped {
+                    for a in st.apps.iter_mut().filter(|a| a.wave == wave.name) {
+                        if let Some(e) = a.environments.get_mut(&env.name) {
+                            e.sync = "Pending".into();
+                            e.message = Some("an earlier wave failed".into());
+                        }
+                    }
+                }
+            }
+            drop(st);
+            if report.succeeded() {
+                set_env("Synced", None, Some(true));
+            } else {
+                let why: Vec<String> = report
+                    .waves
+                    .iter()
+                    .filter_map(|w| w.failure.as_ref().map(|f| format!("wave {}: {f}", w.name)))
+                    .collect();
+                set_env("Failed", Some(why.join("; ")), Some(true));
+            }
+        }
+    }
+}
+
+fn record_images(shared: &Shared, rendered: &RenderedEnv) {
+    let mut st = shared.status.lock().expect("status lock");
+    for app in rendered.waves.iter().flat_map(|w| &w.apps) {
+        if let Some(e) =
+            st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&rendered.env))
+        {
+            e.images = app.images.clone();
+            e.digest = Some(app.digest.clone());
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! `tidegate serve`: the long-running controller and GitHub webhook server.
+//!
+//! Owns: wiring configuration, the HTTP server, the control loop and shutdown together.
+//! Starts and answers webhooks even while the cluster or GitHub is unreachable; `/readyz`
+//! says what is missing.
+
+pub mod controller;
+pub mod http;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Notify, watch};
+
+use crate::config::ServeConfig;
+use crate::webhook::Deliveries;
+use state::{Metrics, Shared, SourceStatus, Status};
+
+/// Why `serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The listen address could not be bound.
+    #[error("failed to listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The repository source could not be set up.
+    #[error("failed to set up the repository source: {0}")]
+    Source(String),
+}
+
+/// The `owner/name` of a GitHub repository URL.
+fn github_repository(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    let rest = rest.trim_end_matches('/').trim_end_matches(".git");
+    let mut parts = rest.splitn(3, '/');
+    Some(format!("{}/{}", parts.next()?, parts.next()?))
+}
+
+/// Loads the configuration and serves until SIGTERM or Ctrl-C.
+pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let cfg = Arc::new(ServeConfig::load(config_file, &env)?);
+    let source = Arc::new(controller::source(&cfg).map_err(ServeError::Source)?);
+    let shared = Arc::new(Shared {
+        status: Mutex::new(Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: state::now(),
+            source: SourceStatus {
+                url: source.url().redacted().to_string(),
+                branch: cfg.repo.branch.clone(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }),
+        metrics: Metrics::new(),
+    });
+    let wake = Arc::new(Notify::new());
+    let app = Arc::new(http::AppState {
+        shared: Arc::clone(&shared),
+        secrets: cfg.webhook_secrets.clone(),
+        deliveries: Deliveries::new(10_000),
+        wake: Arc::clone(&wake),
+        branch: cfg.repo.branch.clone(),
+        repository: github_repository(&cfg.repo.url),
+    });
+    if cfg.webhook_secrets.is_empty() {
+        tracing::warn!("no webhook secret configured (TIDEGATE_WEBHOOK_SECRET): every delivery will be refused");
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: cfg.listen.clone(), source })?;
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.listen.clone());
+    tracing::info!(%addr, "listening");
+    eprintln!("tidegate serve: listening on http://{addr}");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let loop_handle =
+        tokio::spawn(controller::run(Arc::clone(&cfg), Arc::clone(&shared), source, wake, stop_rx.clone()));
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
+        let _ = server_stop.changed().await;
+    });
+    let signal = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down: no new deliveries; finishing the reconcile in flight");
+        let _ = stop_tx.send(true);
+    };
+    let (served, ()) = tokio::join!(server, signal);
+    if let Err(e) = served {
+        tracing::error!(error = %e, "server error");
+    }
+    let _ = loop_handle.await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn github_repository_names() {
+        assert_eq!(super::github_repository("https://github.com/o/r.git").as_deref(), Some("o/r"));
+        assert_eq!(super::github_repository("git@github.com:o/r.git").as_deref(), Some("o/r"));
+        assert_eq!(super::github_repository("file:///tmp/r"), None);
+    }
+}

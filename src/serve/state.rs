@@ -1,0 +1,202 @@
+//! What `serve` knows and shows: the status kept in memory (served as JSON and as a page) and
+//! the metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The repository source's state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStatus {
+    /// The URL, credentials redacted.
+    pub url: String,
+    /// Tracked branch.
+    pub branch: String,
+    /// Commit being served.
+    pub commit: Option<String>,
+    /// When the last refresh finished (Unix seconds).
+    pub refreshed_at: Option<u64>,
+    /// Why the last refresh failed, if it did (the last good commit is still served).
+    pub error: Option<String>,
+}
+
+/// One app in one environment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppEnvStatus {
+    /// Images, `name:tag`.
+    pub images: Vec<String>,
+    /// `Synced`, `Failed`, `Pending` (not yet synced), `Unknown`.
+    pub sync: String,
+    /// `Healthy`, `Progressing`, `Degraded`, `Unknown`.
+    pub health: String,
+    /// Why not synced or healthy.
+    pub message: Option<String>,
+    /// Last successful sync (Unix seconds).
+    pub last_synced_at: Option<u64>,
+    /// Digest of what was synced.
+    pub digest: Option<String>,
+}
+
+/// One app across environments.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AppStatus {
+    /// Name.
+    pub name: String,
+    /// Wave.
+    pub wave: String,
+    /// Per environment.
+    pub environments: BTreeMap<String, AppEnvStatus>,
+}
+
+/// One environment's last reconcile.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EnvStatus {
+    /// Reconciled by this instance.
+    pub managed: bool,
+    /// `Synced`, `Failed`, `Syncing`, `Pending`.
+    pub state: String,
+    /// Commit of the last reconcile.
+    pub revision: Option<String>,
+    /// When it finished (Unix seconds).
+    pub finished_at: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Whether the cluster answered.
+    pub cluster_reachable: Option<bool>,
+}
+
+/// The whole status document (`GET /api/v1/status`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// tidegate's version.
+    pub version: String,
+    /// Start time (Unix seconds).
+    pub started_at: u64,
+    /// The repository.
+    pub source: SourceStatus,
+    /// Environments in promotion order.
+    pub environments: BTreeMap<String, EnvStatus>,
+    /// Environment names in promotion order.
+    pub environment_order: Vec<String>,
+    /// Apps in wave order.
+    pub apps: Vec<AppStatus>,
+    /// Pending promotions (filled by the promotion bot).
+    pub promotions: Vec<serde_json::Value>,
+    /// Webhook deliveries received.
+    pub webhook_deliveries: u64,
+}
+
+/// Labels of webhook delivery counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// The event.
+    pub event: String,
+    /// `accepted`, `duplicate`, `ignored`, `unauthorized`, `malformed`, `too_large`.
+    pub outcome: String,
+}
+
+/// Labels per environment.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvLabels {
+    /// The environment.
+    pub env: String,
+}
+
+/// Labels per app and environment.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AppLabels {
+    /// The environment.
+    pub env: String,
+    /// The app.
+    pub app: String,
+}
+
+/// Labels of fetch counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabels {
+    /// `fetched`, `unchanged`, `failed`.
+    pub outcome: String,
+}
+
+/// Every metric `serve` exports (prefix `tidegate_`).
+pub struct Metrics {
+    /// The registry.
+    pub registry: Registry,
+    /// Webhook deliveries by event and outcome.
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// Reconcile durations by environment.
+    pub reconcile_seconds: Family<EnvLabels, Histogram>,
+    /// Kubernetes API requests by environment.
+    pub apply_requests: Family<EnvLabels, Counter>,
+    /// Repository fetches by outcome.
+    pub fetches: Family<FetchLabels, Counter>,
+    /// Last successful sync per app and environment.
+    pub last_sync: Family<AppLabels, Gauge>,
+}
+
+impl Metrics {
+    /// Creates and registers the metrics.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tidegate");
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register("webhook_deliveries", "GitHub webhook deliveries by event and outcome", deliveries.clone());
+        let reconcile_seconds = Family::<EnvLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0])
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one environment reconcile",
+            reconcile_seconds.clone(),
+        );
+        let apply_requests = Family::<EnvLabels, Counter>::default();
+        registry.register("apply_requests", "Kubernetes API requests made while reconciling", apply_requests.clone());
+        let fetches = Family::<FetchLabels, Counter>::default();
+        registry.register("fetches", "Repository refreshes by outcome", fetches.clone());
+        let last_sync = Family::<AppLabels, Gauge>::default();
+        registry.register(
+            "last_successful_sync_timestamp_seconds",
+            "Unix time of the last successful sync of an app",
+            last_sync.clone(),
+        );
+        Metrics { registry, deliveries, reconcile_seconds, apply_requests, fetches, last_sync }
+    }
+
+    /// Counts a delivery.
+    pub fn delivery(&self, event: &str, outcome: &str) {
+        self.deliveries.get_or_create(&DeliveryLabels { event: event.to_string(), outcome: outcome.to_string() }).inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Shared state of a running server.
+pub struct Shared {
+    /// The status document.
+    pub status: Mutex<Status>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
