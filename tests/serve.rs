@@ -254,3 +254,64 @@ fn serve_answers_webhooks_while_the_cluster_is_unreachable_and_stops_on_sigterm(
     };
     assert!(status.success(), "{status:?}");
 }
+
+fn status(port: u16) -> serde_json::Value {
+    let (_, body) = http(port, "GET", "/api/v1/status", &[], b"");
+    serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn two_replicas_elect_one_leader_and_the_follower_takes_over() {
+    let fake = FakeKube::start_with(Options { ready_delay: Duration::from_millis(20), ..Options::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let repo_dir = dir.path().join("repo");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    repo(&repo_dir);
+    let kubeconfig = dir.path().join("kubeconfig");
+    fake.write_kubeconfig(&kubeconfig);
+    let config = dir.path().join("tidegate.yaml");
+    std::fs::write(
+        &config,
+        "pollInterval: 1h\nleaderElection: {leaseDuration: 2s}\nenvironments:\n- {name: dev, waveTimeout: 20s}\n",
+    )
+    .unwrap();
+    let mut a = start(&repo_dir, &dir.path().join("data-a"), &kubeconfig, &config);
+    wait_for("replica A to lead and sync", Duration::from_secs(30), || {
+        let s = status(a.port);
+        s["leader"] == true && s["environments"]["dev"]["state"] == "Synced"
+    });
+    let b = start(&repo_dir, &dir.path().join("data-b"), &kubeconfig, &config);
+    wait_for("replica B to report as a follower", Duration::from_secs(30), || {
+        let s = status(b.port);
+        s["leader"] == false && s["environments"]["dev"]["state"] == "Follower"
+    });
+    let applies = |fake: &FakeKube| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "PATCH" && r.path.ends_with("/deployments/web") && !r.dry_run)
+            .count()
+    };
+    assert_eq!(applies(&fake), 1, "only the leader applies");
+    // A push reaches the follower: it answers, but does not apply.
+    write(
+        &repo_dir,
+        "overlays/dev/web/kustomization.yaml",
+        "resources: [../../../apps-of-apps/web/base]\nimages:\n- name: example/web\n  newTag: \"2.0\"\n",
+    );
+    git(&repo_dir, &["commit", "-qam", "bump"]);
+    let after = git(&repo_dir, &["rev-parse", "HEAD"]);
+    assert_eq!(push(b.port, "to-follower", &after).0, 202);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(image_of(&fake).as_deref(), Some("example/web:1.0"), "a follower never applies");
+    // The leader dies without releasing the lease; the follower takes over once it expires
+    // and reconciles the new commit.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    wait_for("replica B to take over and apply", Duration::from_secs(30), || {
+        image_of(&fake).as_deref() == Some("example/web:2.0")
+    });
+    assert_eq!(status(b.port)["leader"], true);
+    let lease = fake.object("coordination.k8s.io/v1", "Lease", Some("tidegate-system"), "tidegate-leader").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], status(b.port)["identity"]);
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+}

@@ -302,6 +302,33 @@ impl Cluster {
         }
     }
 
+    /// Creates an object once (no retry: a 409 means someone else created it first).
+    pub async fn create_once(&self, rt: &ResourceType, obj: &Value) -> Result<Value, ClusterError> {
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        let body = serde_json::to_vec(obj).map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+        let req = Request::new(rt.collection_path(ns)).create(&Default::default(), body).map_err(build_error)?;
+        self.count(true);
+        self.send_once(req).await.0
+    }
+
+    /// Replaces an object once, guarded by the `metadata.resourceVersion` it carries (no retry:
+    /// a 409 means it changed since it was read).
+    pub async fn replace_once(&self, rt: &ResourceType, obj: &Value) -> Result<Value, ClusterError> {
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let body = serde_json::to_vec(obj).map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+        let req = Request::new(rt.collection_path(ns)).replace(name, &Default::default(), body).map_err(build_error)?;
+        self.count(true);
+        self.send_once(req).await.0
+    }
+
+    fn count(&self, write: bool) {
+        self.counters.total.fetch_add(1, Ordering::Relaxed);
+        if write {
+            self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Sends a request, retrying transient failures.
     pub async fn call(&self, req: http::Request<Vec<u8>>) -> Result<Value, ClusterError> {
         let is_write = req.method() != http::Method::GET && !req.uri().query().unwrap_or("").contains("dryRun=All");
@@ -309,10 +336,7 @@ impl Cluster {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.counters.total.fetch_add(1, Ordering::Relaxed);
-            if is_write {
-                self.counters.writes.fetch_add(1, Ordering::Relaxed);
-            }
+            self.count(is_write);
             let (result, retry_after) = self.send_once(clone_request(&req)).await;
             let err = match result {
                 Ok(v) => return Ok(v),

@@ -71,6 +71,19 @@ pub struct ServeConfig {
     pub environments: Vec<EnvConfig>,
     /// Namespace of inventories and the leader Lease.
     pub system_namespace: String,
+    /// Leader election among replicas.
+    pub leader_election: LeaderElectionConfig,
+}
+
+/// Leader election settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderElectionConfig {
+    /// Elect a leader (through a Lease in the first environment's cluster) before applying.
+    pub enabled: bool,
+    /// Lease name.
+    pub lease_name: String,
+    /// How long the lease holds without renewal.
+    pub lease_duration: Duration,
 }
 
 /// A configuration problem (exit 2 at start-up).
@@ -95,6 +108,15 @@ struct FileConfig {
     #[serde(default)]
     environments: Vec<FileEnv>,
     system_namespace: Option<String>,
+    leader_election: Option<FileLeader>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileLeader {
+    enabled: Option<bool>,
+    lease_name: Option<String>,
+    lease_duration: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,7 +258,19 @@ impl ServeConfig {
                 message: format!("{listen:?} is not host:port (e.g. 0.0.0.0:8080)"),
             });
         }
+        let le = fc.leader_election.unwrap_or_default();
+        let leader_election = LeaderElectionConfig {
+            enabled: le.enabled.unwrap_or(true),
+            lease_name: le.lease_name.unwrap_or_else(|| "tidegate-leader".into()),
+            lease_duration: duration(
+                &name,
+                "leaderElection.leaseDuration",
+                le.lease_duration.as_deref(),
+                Duration::from_secs(15),
+            )?,
+        };
         Ok(ServeConfig {
+            leader_election,
             listen,
             repo,
             data_dir: var("TIDEGATE_DATA_DIR")

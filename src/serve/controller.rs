@@ -43,8 +43,18 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
+    let mut leading = start_election(&cfg, &shared, &wake, shutdown.clone()).await;
     loop {
-        reconcile_once(&cfg, &shared, &source, &mut clusters).await;
+        // Wait for the first election attempt, so a follower never applies at start-up.
+        let leader = match &mut leading {
+            None => true,
+            Some(rx) => {
+                let _ = rx.wait_for(Option::is_some).await;
+                let value = *rx.borrow();
+                value == Some(true)
+            }
+        };
+        reconcile_once(&cfg, &shared, &source, &mut clusters, leader).await;
         tokio::select! {
             _ = tokio::time::sleep(cfg.poll_interval) => {}
             _ = wake.notified() => {}
@@ -57,12 +67,80 @@ pub async fn run(
     }
 }
 
+/// Starts the lease keeper when leader election applies; the receiver says whether this
+/// instance leads (`None` until the first attempt).
+async fn start_election(
+    cfg: &ServeConfig,
+    shared: &Arc<Shared>,
+    wake: &Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<watch::Receiver<Option<bool>>> {
+    if !cfg.leader_election.enabled || cfg.environments.is_empty() {
+        shared.status.lock().expect("status lock").leader = true;
+        return None;
+    }
+    let (tx, rx) = watch::channel(None);
+    let cfg_le = cfg.leader_election.clone();
+    let context = cfg.environments[0].context.clone();
+    let namespace = cfg.system_namespace.clone();
+    let shared = Arc::clone(shared);
+    let wake = Arc::clone(wake);
+    tokio::spawn(async move {
+        let identity = super::leader::identity();
+        shared.status.lock().expect("status lock").identity = identity.clone();
+        let mut elector: Option<super::leader::Elector> = None;
+        let mut was_leading = false;
+        loop {
+            if elector.is_none() {
+                match Cluster::connect(context.as_deref()).await {
+                    Ok(c) => {
+                        let lease = super::leader::LeaseConfig {
+                            namespace: namespace.clone(),
+                            name: cfg_le.lease_name.clone(),
+                            duration: cfg_le.lease_duration,
+                            identity: identity.clone(),
+                        };
+                        elector = Some(super::leader::Elector::new(Arc::new(c), lease));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "leader election: cluster unreachable"),
+                }
+            }
+            let leading = match &elector {
+                Some(el) => el.try_acquire_or_renew().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "leader election failed; not applying");
+                    false
+                }),
+                None => false,
+            };
+            shared.status.lock().expect("status lock").leader = leading;
+            let _ = tx.send(Some(leading));
+            if leading && !was_leading {
+                // Just took over: reconcile now rather than at the next poll.
+                wake.notify_one();
+            }
+            was_leading = leading;
+            tokio::select! {
+                _ = tokio::time::sleep(cfg_le.lease_duration / 3) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                if let (Some(el), true) = (&elector, was_leading) {
+                    el.release().await;
+                }
+                return;
+            }
+        }
+    });
+    Some(rx)
+}
+
 #[tracing::instrument(skip_all, fields(branch = %cfg.repo.branch))]
 async fn reconcile_once(
     cfg: &ServeConfig,
     shared: &Shared,
     source: &Arc<Source>,
     clusters: &mut HashMap<String, Arc<Cluster>>,
+    leader: bool,
 ) {
     let src = Arc::clone(source);
     let refreshed = tokio::task::spawn_blocking(move || src.refresh()).await;
@@ -114,7 +192,16 @@ async fn reconcile_once(
     };
     record_model(shared, &repo, cfg);
     for env in &cfg.environments {
-        reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
+        if leader {
+            reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
+        } else if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
+            // A follower shows what the repository wants; the leader applies it.
+            record_images(shared, &rendered);
+            let mut st = shared.status.lock().expect("status lock");
+            let e = st.environments.entry(env.name.clone()).or_default();
+            e.state = "Follower".into();
+            e.revision = Some(snapshot.commit.clone());
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod controller;
 pub mod http;
+pub mod leader;
 pub mod state;
 
 use std::collections::BTreeMap;

@@ -97,6 +97,10 @@ pub struct Status {
     pub promotions: Vec<serde_json::Value>,
     /// Webhook deliveries received.
     pub webhook_deliveries: u64,
+    /// This instance leads (applies); followers only report.
+    pub leader: bool,
+    /// This instance's identity in leader election.
+    pub identity: String,
 }
 
 /// Labels of webhook delivery counts.
