@@ -105,14 +105,21 @@ async fn start_election(
                     Err(e) => tracing::warn!(error = %e, "leader election: cluster unreachable"),
                 }
             }
-            let leading = match &elector {
-                Some(el) => el.try_acquire_or_renew().await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "leader election failed; not applying");
-                    false
-                }),
-                None => false,
+            let (leading, error) = match &elector {
+                Some(el) => match el.try_acquire_or_renew().await {
+                    Ok(l) => (l, None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "leader election failed; not applying");
+                        (false, Some(e.to_string()))
+                    }
+                },
+                None => (false, Some("the cluster of the first environment is unreachable".to_string())),
             };
-            shared.status.lock().expect("status lock").leader = leading;
+            {
+                let mut st = shared.status.lock().expect("status lock");
+                st.leader = leading;
+                st.election_error = error;
+            }
             let _ = tx.send(Some(leading));
             if leading && !was_leading {
                 // Just took over: reconcile now rather than at the next poll.
@@ -191,6 +198,12 @@ async fn reconcile_once(
         }
     };
     record_model(shared, &repo, cfg);
+    // Environments this instance does not reconcile still show what they pin.
+    for env in repo.environments.iter().filter(|e| !cfg.environments.iter().any(|c| c.name == e.name)) {
+        if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
+            record_images(shared, &rendered);
+        }
+    }
     for env in &cfg.environments {
         if leader {
             reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -48,9 +49,18 @@ fn text(code: StatusCode, body: impl Into<String>) -> Response {
 }
 
 #[tracing::instrument(skip_all, fields(delivery, event))]
-async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let event = h("x-github-event").unwrap_or_default();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let code = rejection.status();
+            let outcome = if code == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "malformed" };
+            s.shared.metrics.delivery(if event.is_empty() { "unknown" } else { &event }, outcome);
+            return text(code, rejection.body_text());
+        }
+    };
     let delivery = h("x-github-delivery").unwrap_or_default();
     tracing::Span::current().record("delivery", delivery.as_str()).record("event", event.as_str());
     let metrics = &s.shared.metrics;
@@ -112,6 +122,9 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
         if env.cluster_reachable == Some(false) {
             missing.push(format!("cluster of {name}: {}", env.error.clone().unwrap_or_default()));
         }
+    }
+    if let Some(e) = &st.election_error {
+        missing.push(format!("leader election: {e}"));
     }
     if s.secrets.is_empty() {
         missing.push("webhook secret: none configured, every delivery is refused".into());

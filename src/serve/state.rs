@@ -101,6 +101,8 @@ pub struct Status {
     pub leader: bool,
     /// This instance's identity in leader election.
     pub identity: String,
+    /// Why the last leader election attempt failed, if it did.
+    pub election_error: Option<String>,
 }
 
 /// Labels of webhook delivery counts.
