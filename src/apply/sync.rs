@@ -354,35 +354,24 @@ async fn live_objects(
     let mut live = BTreeMap::new();
     let mut unresolved = BTreeMap::new();
     for (api_version, kind) in types.keys() {
-        match cluster.resolve(api_version, kind).await {
-            Ok(rt) => match cluster.list(&rt, None, &selector).await {
-                Ok(items) => {
-                    for item in items {
-                        live.insert(ObjectRef::of(&item), item);
-                    }
+        let listed = match cluster.resolve(api_version, kind).await {
+            Ok(rt) => cluster.list(&rt, None, &selector).await,
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(items) => {
+                for item in items {
+                    live.insert(ObjectRef::of(&item), item);
                 }
-                Err(e) => {
-                    unresolved.insert(
-                        ObjectRef {
-                            api_version: api_version.clone(),
-                            kind: kind.clone(),
-                            namespace: String::new(),
-                            name: String::new(),
-                        },
-                        e.to_string(),
-                    );
-                }
-            },
+            }
             Err(e) => {
-                unresolved.insert(
-                    ObjectRef {
-                        api_version: api_version.clone(),
-                        kind: kind.clone(),
-                        namespace: String::new(),
-                        name: String::new(),
-                    },
-                    e.to_string(),
-                );
+                let key = ObjectRef {
+                    api_version: api_version.clone(),
+                    kind: kind.clone(),
+                    namespace: String::new(),
+                    name: String::new(),
+                };
+                unresolved.insert(key, e.to_string());
             }
         }
     }
