@@ -226,7 +226,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Command::Plan { env, output } => {
             let repo = load_repo(&tree)?;
             check_env(&repo, env)?;
-            let rendered = plan::render_env(&repo, &tree, env, None).map_err(problems_failure)?;
+            let rendered = plan::render_env_summary(&repo, &tree, env).map_err(problems_failure)?;
             let plan = Plan::from_rendered(&rendered, crate::source::head_commit(tree.root()));
             match output {
                 OutputFormat::Json => {

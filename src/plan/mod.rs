@@ -28,8 +28,12 @@ pub struct RenderedApp {
     pub wave: String,
     /// Its destination namespace.
     pub namespace: String,
-    /// Its objects, in apply order.
+    /// Its objects, in apply order (empty in a summary render).
     pub objects: Vec<Value>,
+    /// How many objects it has.
+    pub object_count: usize,
+    /// Object counts by kind.
+    pub kinds: BTreeMap<String, usize>,
     /// `sha256:<hex>` of the objects: equal inputs give equal digests.
     pub digest: String,
     /// Distinct container images, sorted.
@@ -88,43 +92,54 @@ pub fn render_env(
     env: &str,
     only_app: Option<&str>,
 ) -> Result<RenderedEnv, Vec<AppProblem>> {
+    render_env_with(repo, tree, env, only_app, true)
+}
+
+/// [`render_env`] without keeping the objects: digests, images and counts only (what `plan`
+/// and `check` need), so memory stays flat however many apps there are.
+pub fn render_env_summary(repo: &Repository, tree: &dyn SourceTree, env: &str) -> Result<RenderedEnv, Vec<AppProblem>> {
+    render_env_with(repo, tree, env, None, false)
+}
+
+fn render_env_with(
+    repo: &Repository,
+    tree: &dyn SourceTree,
+    env: &str,
+    only_app: Option<&str>,
+    keep_objects: bool,
+) -> Result<RenderedEnv, Vec<AppProblem>> {
     let problem = |app: &str, message: String| AppProblem { env: env.to_string(), app: app.to_string(), message };
     let mut problems = Vec::new();
-    let mut built: Vec<(&App, Vec<Value>)> = Vec::new();
-    for app in repo.apps_in(env) {
-        let Some(overlay) = app.overlays.get(env) else { continue };
-        match build_app(tree, app, overlay) {
+    // Objects wait as compact JSON until their app's turn: far smaller than JSON trees.
+    let mut built: Vec<(&App, Vec<Vec<u8>>)> = Vec::new();
+    let apps: Vec<&App> = repo.apps_in(env).filter(|a| a.overlays.contains_key(env)).collect();
+    for (app, result) in apps.iter().zip(build_all(tree, &apps, env)) {
+        match result {
             Ok(objects) => built.push((app, objects)),
             Err(e) => problems.push(problem(&app.name, e)),
         }
     }
-    // Custom resources are namespaced unless a CRD of this environment says otherwise.
-    let cluster_scoped_crs: BTreeSet<(String, String)> = built
-        .iter()
-        .flat_map(|(_, objs)| objs.iter())
-        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
-        .filter(|o| o.pointer("/spec/scope").and_then(Value::as_str) == Some("Cluster"))
-        .filter_map(|o| {
-            let group = o.pointer("/spec/group")?.as_str()?.to_string();
-            let kind = o.pointer("/spec/names/kind")?.as_str()?.to_string();
-            Some((group, kind))
-        })
-        .collect();
+    // Custom resources are namespaced unless a CRD of this environment says otherwise; and an
+    // app's own v1 Namespace objects count as created.
+    let mut cluster_scoped_crs: BTreeSet<(String, String)> = BTreeSet::new();
     let mut created_namespaces: BTreeSet<String> = BTreeSet::new();
-    for (_, objs) in &built {
-        for o in objs {
-            if o.get("kind").and_then(Value::as_str) == Some("Namespace")
-                && o.get("apiVersion").and_then(Value::as_str) == Some("v1")
-            {
-                if let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) {
-                    created_namespaces.insert(name.to_string());
-                }
+    for o in built.iter().flat_map(|(_, objs)| objs.iter()).filter_map(|b| serde_json::from_slice::<Value>(b).ok()) {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind == "CustomResourceDefinition" && o.pointer("/spec/scope").and_then(Value::as_str) == Some("Cluster") {
+            let group = o.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
+            let crd_kind = o.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or("").to_string();
+            cluster_scoped_crs.insert((group, crd_kind));
+        } else if kind == "Namespace" && o.get("apiVersion").and_then(Value::as_str) == Some("v1") {
+            if let Some(name) = o.pointer("/metadata/name").and_then(Value::as_str) {
+                created_namespaces.insert(name.to_string());
             }
         }
     }
     let mut owners: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
     let mut waves: Vec<RenderedWave> = Vec::new();
-    for (app, mut objects) in built {
+    for (app, compact) in built {
+        let mut objects: Vec<Value> = compact.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
+        drop(compact);
         for o in &mut objects {
             place_in_namespace(o, &app.namespace, &cluster_scoped_crs);
         }
@@ -149,13 +164,19 @@ pub fn render_env(
             continue;
         }
         objects.sort_by_cached_key(order::apply_key);
+        let mut kinds = BTreeMap::new();
+        for o in &objects {
+            *kinds.entry(o.get("kind").and_then(Value::as_str).unwrap_or("").to_string()).or_insert(0) += 1;
+        }
         let rendered = RenderedApp {
             name: app.name.clone(),
             wave: app.wave.clone(),
             namespace: app.namespace.clone(),
             digest: digest(&objects),
             images: images(&objects),
-            objects,
+            object_count: objects.len(),
+            kinds,
+            objects: if keep_objects { objects } else { Vec::new() },
         };
         match waves.last_mut() {
             Some(w) if w.name == app.wave => w.apps.push(rendered),
@@ -163,6 +184,37 @@ pub fn render_env(
         }
     }
     if problems.is_empty() { Ok(RenderedEnv { env: env.to_string(), waves }) } else { Err(problems) }
+}
+
+/// Builds every app's overlay, spread over the machine's cores; results in the apps' order.
+fn build_all(tree: &dyn SourceTree, apps: &[&App], env: &str) -> Vec<Result<Vec<Vec<u8>>, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(apps.len().max(1));
+    let build = |app: &App| match app.overlays.get(env) {
+        Some(overlay) => build_app(tree, app, overlay)
+            .map(|objs| objs.iter().map(|o| serde_json::to_vec(o).expect("JSON values serialise")).collect()),
+        None => Ok(Vec::new()),
+    };
+    if threads <= 1 {
+        return apps.iter().map(|a| build(a)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Vec<Vec<u8>>, String>>> = (0..apps.len()).map(|_| None).collect();
+    let slots = std::sync::Mutex::new(&mut results);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= apps.len() {
+                        break;
+                    }
+                    let r = build(apps[i]);
+                    slots.lock().expect("results lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err("render thread failed".into()))).collect()
 }
 
 fn build_app(tree: &dyn SourceTree, app: &App, overlay: &RepoPath) -> Result<Vec<Value>, String> {
@@ -302,21 +354,13 @@ impl Plan {
                 apps: w
                     .apps
                     .iter()
-                    .map(|a| {
-                        let mut kinds = BTreeMap::new();
-                        for o in &a.objects {
-                            *kinds
-                                .entry(o.get("kind").and_then(Value::as_str).unwrap_or("").to_string())
-                                .or_insert(0) += 1;
-                        }
-                        PlanApp {
-                            name: a.name.clone(),
-                            namespace: a.namespace.clone(),
-                            objects: a.objects.len(),
-                            images: a.images.clone(),
-                            digest: a.digest.clone(),
-                            kinds,
-                        }
+                    .map(|a| PlanApp {
+                        name: a.name.clone(),
+                        namespace: a.namespace.clone(),
+                        objects: a.object_count,
+                        images: a.images.clone(),
+                        digest: a.digest.clone(),
+                        kinds: a.kinds.clone(),
                     })
                     .collect(),
             })
@@ -348,8 +392,8 @@ pub fn check(repo: &Repository, tree: &dyn SourceTree) -> (usize, Vec<AppProblem
     let mut problems = Vec::new();
     let mut objects = 0;
     for env in &repo.environments {
-        match render_env(repo, tree, &env.name, None) {
-            Ok(r) => objects += r.waves.iter().flat_map(|w| &w.apps).map(|a| a.objects.len()).sum::<usize>(),
+        match render_env_summary(repo, tree, &env.name) {
+            Ok(r) => objects += r.waves.iter().flat_map(|w| &w.apps).map(|a| a.object_count).sum::<usize>(),
             Err(p) => problems.extend(p),
         }
     }

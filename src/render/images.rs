@@ -2,6 +2,7 @@
 //! list found at any depth of any object (kustomize's legacy image filter), so Deployments,
 //! CronJobs and custom resources are all covered.
 
+use super::pattern::{cached_regex, is_literal, literal_prefix};
 use regex::Regex;
 use serde_json::Value;
 
@@ -23,6 +24,19 @@ pub fn split_image(image: &str) -> (&str, &str, &str) {
     }
 }
 
+/// `(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?` matching the whole of `rest`.
+fn tag_and_digest_suffix(rest: &str) -> bool {
+    let allowed =
+        |s: &str| s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'{' | b'}' | b'-'));
+    let (tag, digest) = match rest.find('@') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let tag_ok = tag.is_empty() || tag.strip_prefix(':').is_some_and(allowed);
+    let digest_ok = digest.is_none_or(|d| d.strip_prefix("@sha256:").is_some_and(allowed));
+    tag_ok && digest_ok
+}
+
 /// A compiled `images` entry.
 #[derive(Debug, Clone)]
 pub struct ImageRule {
@@ -34,7 +48,12 @@ impl ImageRule {
     /// Compiles an entry. kustomize matches `name` as an (unescaped) regular expression against
     /// the whole reference, followed by an optional tag and digest.
     pub fn new(spec: ImageSpec) -> Self {
-        let matcher = Regex::new(&format!("^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$", spec.name)).ok();
+        // A plain name (the usual case) is matched by hand, with the same meaning.
+        let matcher = if is_literal(&spec.name) {
+            None
+        } else {
+            cached_regex(&format!("^{}(:[a-zA-Z0-9_.{{}}-]*)?(@sha256:[a-zA-Z0-9_.{{}}-]*)?$", spec.name)).ok()
+        };
         ImageRule { spec, matcher }
     }
 
@@ -42,7 +61,7 @@ impl ImageRule {
     pub fn rewrite(&self, image: &str) -> Option<String> {
         let matched = match &self.matcher {
             Some(re) => re.is_match(image),
-            None => split_image(image).0 == self.spec.name,
+            None => literal_prefix(&self.spec.name, image).is_some_and(|n| tag_and_digest_suffix(&image[n..])),
         };
         if !matched {
             return None;
@@ -141,6 +160,19 @@ mod tests {
         assert_eq!(r.rewrite("nginx").as_deref(), Some("nginx:1.25"));
         assert_eq!(r.rewrite("nginx-exporter:1.0"), None);
         assert_eq!(r.rewrite("docker.io/nginx:1.0"), None);
+        assert_eq!(r.rewrite("nginx@sha512:ab"), None, "kustomize v5.5 matches only sha256 digests");
+        assert_eq!(r.rewrite("nginx:1.0@sha256:ab").as_deref(), Some("nginx:1.25"));
+        // Regex syntax in a name is live, as in kustomize.
+        assert_eq!(rule("ngin.", None, Some("2"), None).rewrite("nginx:1").as_deref(), Some("nginx:2"));
+        assert_eq!(
+            rule("registry.example.com/app", None, Some("2"), None).rewrite("registry.example.com/app:1").as_deref(),
+            Some("registry.example.com/app:2")
+        );
+        assert_eq!(
+            rule("registry.example.com/app", None, Some("2"), None).rewrite("registry.example.com/app-x:1"),
+            None
+        );
+        assert_eq!(rule("ngin(x|y)", None, Some("2"), None).rewrite("nginx:1").as_deref(), Some("nginx:2"));
         let d = rule("app", Some("ghcr.io/x/app"), None, Some("sha256:ff"));
         assert_eq!(d.rewrite("app:1.0").as_deref(), Some("ghcr.io/x/app@sha256:ff"));
         let both = rule("app", None, Some("2"), Some("sha256:ff"));

@@ -18,6 +18,7 @@ pub mod images;
 pub mod jsonpatch;
 pub mod kustomization;
 pub mod patch;
+pub mod pattern;
 pub mod resource;
 pub mod scope;
 pub mod selector;

@@ -2,7 +2,7 @@
 //! selecting targets the way kustomize does (anchored regular expressions for group, version,
 //! kind, name and namespace; label and annotation selectors), and applying the operations.
 
-use regex::Regex;
+use super::pattern::Pattern;
 use serde_json::Value;
 
 use super::jsonpatch;
@@ -13,11 +13,11 @@ use super::selector::Selector;
 /// A compiled target.
 #[derive(Debug, Clone)]
 pub struct TargetMatcher {
-    group: Option<Regex>,
-    version: Option<Regex>,
-    kind: Option<Regex>,
-    name: Option<Regex>,
-    namespace: Option<Regex>,
+    group: Option<Pattern>,
+    version: Option<Pattern>,
+    kind: Option<Pattern>,
+    name: Option<Pattern>,
+    namespace: Option<Pattern>,
     labels: Option<Selector>,
     annotations: Option<Selector>,
 }
@@ -32,10 +32,10 @@ pub struct TargetError {
     pub message: String,
 }
 
-fn anchored(field: &'static str, pattern: &Option<String>) -> Result<Option<Regex>, TargetError> {
+fn anchored(field: &'static str, pattern: &Option<String>) -> Result<Option<Pattern>, TargetError> {
     match pattern.as_deref() {
         None | Some("") => Ok(None),
-        Some(p) => Regex::new(&format!("^(?:{p})$"))
+        Some(p) => Pattern::anchored(p)
             .map(Some)
             .map_err(|e| TargetError { field, message: format!("invalid regular expression: {e}") }),
     }
@@ -68,7 +68,7 @@ impl TargetMatcher {
     pub fn matches(&self, r: &Resource) -> bool {
         let cur = r.id();
         let org = &r.original_id;
-        let is = |re: &Option<Regex>, a: &str, b: &str| re.as_ref().is_none_or(|re| re.is_match(a) || re.is_match(b));
+        let is = |re: &Option<Pattern>, a: &str, b: &str| re.as_ref().is_none_or(|re| re.is_match(a) || re.is_match(b));
         is(&self.namespace, &effective_namespace(&org.namespace), &effective_namespace(&cur.namespace))
             && is(&self.name, &org.name, &cur.name)
             && is(&self.group, &cur.group, &cur.group)
