@@ -281,10 +281,14 @@ impl Cluster {
         };
         let mut items = Vec::new();
         for mut item in list.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
-            // Lists omit apiVersion and kind on items.
+            // Lists omit apiVersion and kind on items; managedFields are never needed here and
+            // are often the largest part of an object.
             if let Value::Object(m) = &mut item {
                 m.insert("apiVersion".into(), Value::String(rt.api_version()));
                 m.insert("kind".into(), Value::String(rt.kind.clone()));
+                if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+                    meta.remove("managedFields");
+                }
             }
             items.push(item);
         }

@@ -413,6 +413,8 @@ async fn sync_wave(
             }
         }
     }
+    // The decide step's view of the cluster is not needed any more (health reads afresh).
+    drop(live);
     work.sort_by_cached_key(|(_, o, _)| order::apply_key(o));
     // Apply in kind order; after the CRDs, wait for them to be established.
     let mut crds_pending: Vec<ObjectRef> = Vec::new();

@@ -17,10 +17,10 @@ pub enum Pattern {
     Regex(Regex),
 }
 
-/// True when `p`'s only regular-expression syntax is `.` (any one character).
+/// True when `p`'s only regular-expression syntax is `.` (any one character). Characters
+/// that are special only inside a class or in verbose mode (`-`, `&`, `~`, `#`) are plain.
 pub fn is_literal(p: &str) -> bool {
-    let without_dots = p.replace('.', "");
-    regex::escape(&without_dots) == without_dots
+    !p.chars().any(|c| matches!(c, '\\' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'))
 }
 
 /// The length in bytes of the prefix of `s` that `pattern` (literal but for `.` wildcards)
@@ -86,6 +86,8 @@ mod tests {
         let alt = Pattern::anchored("v1|v2").unwrap();
         assert!(alt.is_match("v2") && !alt.is_match("v1|v2"));
         assert!(Pattern::anchored("(a").is_err());
+        assert!(matches!(Pattern::anchored("svc-0030").unwrap(), Pattern::Literal(_)), "a dash is not regex syntax");
+        assert!(matches!(Pattern::anchored("eu-west-1#a~b&c").unwrap(), Pattern::Literal(_)));
         let dotted = Pattern::anchored("networking.k8s.io").unwrap();
         assert!(matches!(dotted, Pattern::Literal(_)));
         assert!(
