@@ -413,8 +413,9 @@ async fn sync_wave(
             }
         }
     }
-    // The decide step's view of the cluster is not needed any more (health reads afresh).
-    drop(live);
+    // When nothing is written, the decide step's view (milliseconds old) is the first health
+    // check; otherwise health reads afresh and this copy is freed now.
+    let mut first_look = if work.is_empty() { Some(live) } else { None };
     work.sort_by_cached_key(|(_, o, _)| order::apply_key(o));
     // Apply in kind order; after the CRDs, wait for them to be established.
     let mut crds_pending: Vec<ObjectRef> = Vec::new();
@@ -454,7 +455,7 @@ async fn sync_wave(
     if !crds_pending.is_empty() {
         wait_for_crds(cluster, &crds_pending, opts).await?;
     }
-    wait_healthy(cluster, env, desired, opts, progress, report).await
+    wait_healthy(cluster, env, desired, opts, first_look.take(), progress, report).await
 }
 
 /// Namespaces and custom kinds the rendered environment itself creates.
@@ -547,6 +548,7 @@ async fn wait_healthy(
     env: &str,
     desired: &[Desired<'_>],
     opts: &SyncOptions,
+    mut first_look: Option<BTreeMap<ObjectRef, Value>>,
     progress: &mut (dyn FnMut(Progress) + Send),
     report: &mut WaveReport,
 ) -> Result<(), String> {
@@ -555,7 +557,10 @@ async fn wait_healthy(
     let mut last_healthy = usize::MAX;
     let mut interval = opts.poll_interval.min(Duration::from_millis(250));
     loop {
-        let (live, unresolved) = live_objects(cluster, env, desired).await;
+        let (live, unresolved) = match first_look.take() {
+            Some(live) => (live, BTreeMap::new()),
+            None => live_objects(cluster, env, desired).await,
+        };
         let mut pending: Vec<(usize, ObjectRef, String)> = Vec::new();
         let mut degraded: Vec<(usize, ObjectRef, String)> = Vec::new();
         for (i, d) in desired.iter().enumerate() {
