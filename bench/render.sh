@@ -53,9 +53,12 @@ fi
 command -v python3 >/dev/null || { echo "error: python3 is needed" >&2; exit 2; }
 
 now_ns() { date +%s%N; }
-secs() { python3 -c "import sys; print(f'{int(sys.argv[1]) / 1e9:.3f}')" "$1"; }
 
 mkdir -p "$OUT"
+# What the binary was built from (the work tree at build time).
+BUILT_FROM="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+[[ -z "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]] || BUILT_FROM+=" + uncommitted changes"
+[[ -z "${SKIP_BUILD:-}" ]] || BUILT_FROM="existing binary, work tree at $BUILT_FROM"
 if [[ -z "${SKIP_BUILD:-}" ]]; then
     echo "== cargo build --release" >&2
     (cd "$ROOT" && cargo build --release --quiet)
@@ -197,7 +200,7 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 {
     echo "Machine: $(nproc) CPUs, $CPU, $(awk '/MemTotal/ {printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo); $(date -u '+%Y-%m-%d %H:%M UTC')."
-    echo "tidegate $($TG --version | awk '{print $2}') (release build, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$([[ -z "$(git -C "$ROOT" status --porcelain -- src Cargo.toml 2>/dev/null)" ]] || echo ' + uncommitted changes')); kustomize ${KVER:-?} via \`$KUBECTL kustomize\`."
+    echo "tidegate $($TG --version | awk '{print $2}') (release build, $BUILT_FROM); kustomize ${KVER:-?} via \`$KUBECTL kustomize\`."
     echo "Repository: $N apps x ${#ENVS[@]} environments (seed $SEED). $KNOTE."
     echo "Load average (1/5/15 min) before the timings: $LOAD_BEFORE; after: $LOAD_AFTER."
     echo "tidegate: median of $RUNS runs (wall), largest peak RSS of those runs (GNU time %M)."
