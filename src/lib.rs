@@ -5,11 +5,16 @@
 //! The core modules are pure; adapters (git, Kubernetes, GitHub, HTTP) live at the edges.
 
 pub mod apply;
+pub mod bot;
+pub mod chatops;
 pub mod cli;
 pub mod config;
+pub mod gates;
+pub mod github;
 pub mod health;
 pub mod logging;
 pub mod plan;
+pub mod promote;
 pub mod render;
 pub mod repo;
 pub mod report;

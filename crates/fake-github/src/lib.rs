@@ -1,0 +1,1 @@
+//! A fake GitHub REST API server for tidegate's tests and benchmarks.
