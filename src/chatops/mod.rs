@@ -2,6 +2,13 @@
 //! repository ("did you mean"), and repository permission levels.
 //!
 //! Owns: reading what a person asked for. Must not touch: GitHub, git, the cluster, any shell.
+//!
+//! A comment may hold several commands, one per line that starts with `/promote` (the keyword
+//! is case-insensitive). Lines inside fenced code blocks (```` ``` ```` or `~~~`) and quoted
+//! lines (`>`) are never commands: people paste and quote earlier commands when they discuss
+//! them. App and environment names must be lowercase DNS labels and are checked against the
+//! repository by [`validate`] before anything acts on them; nothing from a comment ever reaches
+//! a shell.
 
 use serde::{Deserialize, Serialize};
 
@@ -57,3 +64,321 @@ impl std::fmt::Display for Permission {
         f.write_str(self.as_str())
     }
 }
+
+/// At most this many commands are read from one comment; more is answered with an error
+/// (a comment is not a batch job, and each command costs GitHub API calls).
+pub const MAX_COMMANDS: usize = 10;
+
+/// Longest name accepted (a DNS label).
+const MAX_NAME: usize = 63;
+
+/// Longest command line quoted back in an error.
+const MAX_QUOTED: usize = 200;
+
+/// What a `/promote` line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `/promote <app>[, <app>…] [from <env>] to <env>`.
+    Promote {
+        /// The apps, in the order written, without duplicates.
+        apps: Vec<String>,
+        /// The source environment when given; otherwise the one before `to` in the pipeline.
+        from: Option<String>,
+        /// The target environment.
+        to: String,
+    },
+    /// `/promote status [<app>]`.
+    Status {
+        /// One app, or every app.
+        app: Option<String>,
+    },
+    /// `/promote help`, or a bare `/promote`.
+    Help,
+}
+
+/// A `/promote` line that is not a valid command.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    /// The offending line, trimmed (and shortened when very long).
+    pub line: String,
+    /// What is wrong, quoting the line, e.g.
+    /// `expected "/promote <app> to <env>", got "/promote frontend qa"`.
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(line: &str, what: impl std::fmt::Display) -> ParseError {
+        let line = shorten(line);
+        ParseError { message: format!("{what}, got \"{line}\""), line }
+    }
+}
+
+/// Reads every `/promote` command of a comment, in order: one result per command line (at most
+/// [`MAX_COMMANDS`], then one error saying there were too many). Lines in fenced code blocks
+/// and quoted lines are skipped. Pure and linear in the size of the body.
+pub fn parse(body: &str) -> Vec<Result<Command, ParseError>> {
+    let mut out = Vec::new();
+    for line in command_lines(body) {
+        if out.len() == MAX_COMMANDS {
+            out.push(Err(ParseError::new(
+                line,
+                format_args!("too many /promote commands in one comment (at most {MAX_COMMANDS})"),
+            )));
+            break;
+        }
+        out.push(parse_line(line));
+    }
+    out
+}
+
+/// The trimmed `/promote` lines of a body that are neither in a fenced code block nor quoted.
+fn command_lines(body: &str) -> impl Iterator<Item = &str> {
+    // The open fence: its character and length (CommonMark: closed by a fence of the same
+    // character at least as long, with nothing after it).
+    let mut fence: Option<(char, usize)> = None;
+    body.lines().filter_map(move |raw| {
+        let line = raw.trim();
+        let run = |c: char| line.chars().take_while(|&x| x == c).count();
+        match fence {
+            Some((c, n)) => {
+                let len = run(c);
+                if len >= n && line[len * c.len_utf8()..].trim().is_empty() {
+                    fence = None;
+                }
+                None
+            }
+            None => {
+                for c in ['`', '~'] {
+                    let len = run(c);
+                    // A backtick fence's info string has no backticks (else it is inline code).
+                    if len >= 3 && !(c == '`' && line[len..].contains('`')) {
+                        fence = Some((c, len));
+                        return None;
+                    }
+                }
+                is_command_line(line).then_some(line)
+            }
+        }
+    })
+}
+
+/// `/promote` (any case) alone or followed by whitespace. Quoted lines start with `>`, so
+/// they never match.
+fn is_command_line(line: &str) -> bool {
+    let Some(head) = line.get(..8) else { return false };
+    head.eq_ignore_ascii_case("/promote") && line[8..].chars().next().is_none_or(char::is_whitespace)
+}
+
+fn parse_line(line: &str) -> Result<Command, ParseError> {
+    let words: Vec<&str> = line[8..].split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+    let is = |w: &str, kw: &str| w.eq_ignore_ascii_case(kw);
+    let has_to = words.iter().any(|w| is(w, "to"));
+    match words.as_slice() {
+        [] => return Ok(Command::Help),
+        [first, ..] if is(first, "help") => return Ok(Command::Help),
+        [first] if is(first, "status") => return Ok(Command::Status { app: None }),
+        [first, app] if is(first, "status") && !has_to => {
+            return Ok(Command::Status { app: Some(name(line, app, "app")?) });
+        }
+        [first, ..] if is(first, "status") && !has_to => {
+            return Err(ParseError::new(line, "expected \"/promote status\" or \"/promote status <app>\""));
+        }
+        _ => {}
+    }
+    let keyword = words.iter().position(|w| is(w, "to") || is(w, "from"));
+    let Some(k) = keyword else {
+        return Err(ParseError::new(line, "expected \"/promote <app> to <env>\""));
+    };
+    if k == 0 {
+        return Err(ParseError::new(line, format_args!("expected an app before \"{}\"", words[0].to_lowercase())));
+    }
+    let mut apps: Vec<String> = Vec::new();
+    for w in &words[..k] {
+        let app = name(line, w, "app")?;
+        if !apps.contains(&app) {
+            apps.push(app);
+        }
+    }
+    let rest = &words[k..];
+    let (from, to, extra) = match rest {
+        [kw, env, tail @ ..] if is(kw, "to") => (None, *env, tail),
+        [kw, src, kw2, env, tail @ ..] if is(kw, "from") && is(kw2, "to") => (Some(*src), *env, tail),
+        [kw, ..] if is(kw, "from") => {
+            return Err(ParseError::new(line, "expected \"/promote <app> from <env> to <env>\""));
+        }
+        _ => return Err(ParseError::new(line, "expected an environment after \"to\"")),
+    };
+    if let Some(w) = extra.first() {
+        return Err(ParseError::new(line, format_args!("unexpected \"{}\" after the target environment", shorten(w))));
+    }
+    let from = from.map(|f| name(line, f, "environment")).transpose()?;
+    let to = name(line, to, "environment")?;
+    Ok(Command::Promote { apps, from, to })
+}
+
+/// A lowercase DNS label, or an error quoting it. Keywords are not names.
+fn name(line: &str, word: &str, kind: &str) -> Result<String, ParseError> {
+    let valid = !word.is_empty()
+        && word.len() <= MAX_NAME
+        && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !word.starts_with('-')
+        && !word.ends_with('-');
+    if ["to", "from"].contains(&word.to_ascii_lowercase().as_str()) {
+        return Err(ParseError::new(
+            line,
+            format_args!("expected {} name, found the keyword \"{word}\"", article(kind)),
+        ));
+    }
+    if !valid {
+        return Err(ParseError::new(
+            line,
+            format_args!(
+                "\"{}\" is not a valid {kind} name (lowercase letters, digits and '-', at most {MAX_NAME} characters)",
+                shorten(word)
+            ),
+        ));
+    }
+    Ok(word.to_owned())
+}
+
+fn article(kind: &str) -> String {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { format!("an {kind}") } else { format!("a {kind}") }
+}
+
+/// At most [`MAX_QUOTED`] characters, cut at a character boundary.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(MAX_QUOTED) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// The names a command may use: the repository's apps and environments.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    /// Every app of the repository.
+    pub apps: &'a [String],
+    /// Every environment of the repository.
+    pub environments: &'a [String],
+}
+
+/// Checks a command's names against the repository. Every problem is reported, each as one
+/// sentence: `unknown app "frontedn"; did you mean "frontend"?`, unknown environments, and a
+/// source environment equal to the target.
+pub fn validate(cmd: &Command, names: &Names) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut check = |value: &str, known: &[String], kind: &str| {
+        if known.iter().any(|k| k == value) {
+            return;
+        }
+        let hint = match crate::render::kustomization::did_you_mean(value, known.iter().map(String::as_str)) {
+            Some(s) => format!("; did you mean \"{s}\"?"),
+            None if known.is_empty() => format!("; the repository has no {kind}s"),
+            None if known.len() <= 12 => format!("; known {kind}s: {}", known.join(", ")),
+            None => String::new(),
+        };
+        problems.push(format!("unknown {kind} \"{value}\"{hint}"));
+    };
+    match cmd {
+        Command::Help | Command::Status { app: None } => {}
+        Command::Status { app: Some(app) } => check(app, names.apps, "app"),
+        Command::Promote { apps, from, to } => {
+            for app in apps {
+                check(app, names.apps, "app");
+            }
+            if let Some(from) = from {
+                check(from, names.environments, "environment");
+            }
+            check(to, names.environments, "environment");
+            if from.as_deref() == Some(to.as_str()) {
+                problems.push(format!("cannot promote from \"{to}\" to \"{to}\": the environments are the same"));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// The Markdown reference of the commands, for the bot's reply to `/promote help`, to an
+/// invalid command, or to a bare `/promote`.
+pub fn help_text() -> String {
+    "\
+**tidegate commands** (one per line; the keyword is case-insensitive)
+
+| command | what it does |
+|---|---|
+| `/promote <app> to <env>` | promote an app's version from the environment before `<env>` to `<env>` |
+| `/promote <app> from <env> to <env>` | promote from a chosen source environment |
+| `/promote <app> <app> to <env>` or `/promote <app>, <app> to <env>` | promote several apps at once |
+| `/promote status` | where every app stands in each environment, and its open promotion pull requests |
+| `/promote status <app>` | the same for one app |
+| `/promote help` | this reference |
+
+App and environment names are lowercase (letters, digits and `-`) and must exist in the \
+repository. Promotions need write permission on the repository and still go through a pull \
+request, health gates and promotion windows. Commands inside code blocks or quotes are ignored.
+"
+    .to_owned()
+}
+
+/// Why a comment is not acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// The comment was edited or deleted, not created (re-running edited commands would act
+    /// twice).
+    NotCreated {
+        /// The webhook's `action`.
+        action: String,
+    },
+    /// The author is not a person (`Bot`, `Organization`, …).
+    NotAUser {
+        /// The author's `type`.
+        author_type: String,
+    },
+    /// The author is the bot itself, or a login ending in `[bot]`.
+    FromABot {
+        /// The author's login.
+        login: String,
+    },
+    /// The body has no `/promote` line outside code blocks and quotes.
+    NoCommand,
+}
+
+impl std::fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoreReason::NotCreated { action } => write!(f, "the comment was {action}, not created"),
+            IgnoreReason::NotAUser { author_type } => write!(f, "the author is a {author_type}, not a user"),
+            IgnoreReason::FromABot { login } => write!(f, "the author {login} is a bot"),
+            IgnoreReason::NoCommand => f.write_str("the comment has no /promote command"),
+        }
+    }
+}
+
+/// Whether a comment should be acted on: a newly created comment by a person (never a bot,
+/// never the bot's own `bot_login`, never a login ending in `[bot]`) with a `/promote` line.
+/// Logins compare case-insensitively, as GitHub's do.
+pub fn is_actionable(c: &crate::webhook::IssueComment, bot_login: Option<&str>) -> Result<(), IgnoreReason> {
+    if c.action != "created" {
+        return Err(IgnoreReason::NotCreated { action: c.action.clone() });
+    }
+    let own = bot_login.is_some_and(|b| {
+        let b = b.trim();
+        c.author.eq_ignore_ascii_case(b)
+            || c.author.eq_ignore_ascii_case(b.strip_suffix("[bot]").unwrap_or(b))
+            || b.eq_ignore_ascii_case(c.author.strip_suffix("[bot]").unwrap_or(&c.author))
+    });
+    if own || c.author.to_ascii_lowercase().ends_with("[bot]") {
+        return Err(IgnoreReason::FromABot { login: c.author.clone() });
+    }
+    if c.author_type != "User" {
+        return Err(IgnoreReason::NotAUser { author_type: c.author_type.clone() });
+    }
+    if command_lines(&c.body).next().is_none() {
+        return Err(IgnoreReason::NoCommand);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
