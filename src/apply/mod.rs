@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod diff;
 pub mod drift;
 pub mod inventory;
+pub mod observe;
 pub mod ownership;
 pub mod sync;
 

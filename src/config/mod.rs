@@ -20,6 +20,36 @@ pub struct GithubConfig {
     pub api_url: String,
     /// Token (from `GITHUB_TOKEN` or `github.tokenFile`).
     pub token: Option<Secret>,
+    /// GitHub App credentials; preferred over the token for the API when set.
+    pub app: Option<GithubAppConfig>,
+    /// `owner/name` of the GitOps repository on GitHub (`github.repository`,
+    /// `TIDEGATE_GITHUB_REPOSITORY`); else read from a GitHub `repo.url`.
+    pub repository: Option<String>,
+    /// The bot's own login, whose comments are never commands (e.g. `tidegate[bot]`).
+    pub bot_login: Option<String>,
+}
+
+/// A GitHub App installation to authenticate as.
+#[derive(Debug, Clone)]
+pub struct GithubAppConfig {
+    /// The App id.
+    pub app_id: u64,
+    /// The installation id on the organisation or repository.
+    pub installation_id: u64,
+    /// The App's private key (PEM).
+    pub private_key: Secret,
+}
+
+/// The promotion bot's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromotionConfig {
+    /// Open promotion pull requests (automatic and `/promote`); off: status only.
+    pub enabled: bool,
+    /// Prometheus base URL for every query gate, overriding the policy's addresses
+    /// (`promotion.prometheusUrl`, `TIDEGATE_PROMETHEUS_URL`): for port-forwards and tests.
+    pub prometheus_url: Option<String>,
+    /// tidegate's own external URL, linked from commit statuses and pull requests.
+    pub public_url: Option<String>,
 }
 
 /// The GitOps repository to watch.
@@ -73,6 +103,8 @@ pub struct ServeConfig {
     pub system_namespace: String,
     /// Leader election among replicas.
     pub leader_election: LeaderElectionConfig,
+    /// The promotion bot.
+    pub promotion: PromotionConfig,
 }
 
 /// Leader election settings.
@@ -109,6 +141,23 @@ struct FileConfig {
     environments: Vec<FileEnv>,
     system_namespace: Option<String>,
     leader_election: Option<FileLeader>,
+    promotion: Option<FilePromotion>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FilePromotion {
+    enabled: Option<bool>,
+    prometheus_url: Option<String>,
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileGithubApp {
+    app_id: u64,
+    installation_id: u64,
+    private_key_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +192,9 @@ struct FileWebhook {
 struct FileGithub {
     api_url: Option<String>,
     token_file: Option<PathBuf>,
+    repository: Option<String>,
+    bot_login: Option<String>,
+    app: Option<FileGithubApp>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,6 +282,32 @@ impl ServeConfig {
                 .trim_end_matches('/')
                 .to_string(),
             token,
+            app: match gh.app {
+                None => None,
+                Some(a) => Some(GithubAppConfig {
+                    app_id: a.app_id,
+                    installation_id: a.installation_id,
+                    private_key: read_secret(&a.private_key_file, "GitHub App private key")?,
+                }),
+            },
+            repository: var("TIDEGATE_GITHUB_REPOSITORY").or(gh.repository),
+            bot_login: gh.bot_login,
+        };
+        if let Some(r) = &github.repository {
+            let mut parts = r.split('/');
+            let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(o), Some(n), None) if !o.is_empty() && !n.is_empty());
+            if !ok {
+                return Err(ConfigError {
+                    source_name: "TIDEGATE_GITHUB_REPOSITORY / github.repository".into(),
+                    message: format!("{r:?} is not owner/name"),
+                });
+            }
+        }
+        let pr = fc.promotion.unwrap_or_default();
+        let promotion = PromotionConfig {
+            enabled: pr.enabled.unwrap_or(true),
+            prometheus_url: var("TIDEGATE_PROMETHEUS_URL").or(pr.prometheus_url),
+            public_url: pr.public_url,
         };
         let mut environments = Vec::new();
         for (i, e) in fc.environments.into_iter().enumerate() {
@@ -270,6 +348,7 @@ impl ServeConfig {
             )?,
         };
         Ok(ServeConfig {
+            promotion,
             leader_election,
             listen,
             repo,

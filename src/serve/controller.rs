@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::{Notify, watch};
 
-use super::state::{AppEnvStatus, AppLabels, AppStatus, EnvLabels, FetchLabels, Shared, now};
+use super::state::{AppEnvStatus, AppLabels, AppStatus, EnvLabels, FetchLabels, Shared, WaveLabels, now};
 use crate::apply::{Cluster, SyncOptions};
 use crate::config::{EnvConfig, ServeConfig};
 use crate::health::HealthStatus;
@@ -344,9 +344,22 @@ async fn reconcile_env(
                 }
             );
             set_env("Failed", Some(e.to_string()), Some(!unreachable));
+            // Health could not be observed: the soak clock restarts.
+            let mut st = shared.status.lock().expect("status lock");
+            for e in st.apps.iter_mut().filter_map(|a| a.environments.get_mut(&env.name)) {
+                e.healthy_since = None;
+                e.health = "Unknown".into();
+            }
         }
         Ok(report) => {
             let mut st = shared.status.lock().expect("status lock");
+            for wave in report.waves.iter().filter(|w| !w.skipped) {
+                shared
+                    .metrics
+                    .wave_seconds
+                    .get_or_create(&WaveLabels { env: env.name.clone(), wave: wave.name.clone() })
+                    .observe(wave.elapsed.as_secs_f64());
+            }
             for wave in &report.waves {
                 for app in &wave.apps {
                     let Some(entry) =
@@ -358,6 +371,7 @@ async fn reconcile_env(
                     if failed {
                         entry.sync = if app.failed.is_empty() { "Synced".into() } else { "Failed".into() };
                         entry.health = "Degraded".into();
+                        entry.healthy_since = None;
                         let why: Vec<String> =
                             app.failed.iter().chain(&app.unhealthy).map(|(r, m)| format!("{r}: {m}")).collect();
                         entry.message = Some(why.join("; "));
@@ -366,6 +380,12 @@ async fn reconcile_env(
                         entry.health = HealthStatus::Healthy.to_string();
                         entry.message = None;
                         entry.last_synced_at = Some(now());
+                        // Soak clock: keeps running while the app stays healthy at the same
+                        // images; restarts when they change.
+                        if entry.healthy_since.is_none() || entry.healthy_images != entry.images {
+                            entry.healthy_since = Some(now());
+                            entry.healthy_images = entry.images.clone();
+                        }
                         shared
                             .metrics
                             .last_sync
@@ -377,6 +397,7 @@ async fn reconcile_env(
                     for a in st.apps.iter_mut().filter(|a| a.wave == wave.name) {
                         if let Some(e) = a.environments.get_mut(&env.name) {
                             e.sync = "Pending".into();
+                            e.healthy_since = None;
                             e.message = Some("an earlier wave failed".into());
                         }
                     }

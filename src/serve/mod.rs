@@ -75,7 +75,7 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         deliveries: Deliveries::new(10_000),
         wake: Arc::clone(&wake),
         branch: cfg.repo.branch.clone(),
-        repository: github_repository(&cfg.repo.url),
+        repository: cfg.github.repository.clone().or_else(|| github_repository(&cfg.repo.url)),
     });
     if cfg.webhook_secrets.is_empty() {
         tracing::warn!("no webhook secret configured (TIDEGATE_WEBHOOK_SECRET): every delivery will be refused");

@@ -48,6 +48,12 @@ pub struct AppEnvStatus {
     pub last_synced_at: Option<u64>,
     /// Digest of what was synced.
     pub digest: Option<String>,
+    /// Since when it has been continuously healthy at `images`, as seen by this instance's
+    /// reconciles (Unix seconds); `None` while not healthy. The soak gate reads it.
+    pub healthy_since: Option<u64>,
+    /// The images `healthy_since` refers to.
+    #[serde(skip)]
+    pub healthy_images: Vec<String>,
 }
 
 /// One app across environments.
@@ -78,6 +84,45 @@ pub struct EnvStatus {
     pub cluster_reachable: Option<bool>,
 }
 
+/// One gate's latest result, as shown on the status page and in `/api/v1/status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GateStatus {
+    /// The gate (`source-healthy`, `soak`, `prometheus/error-rate`, `window`, `approval`).
+    pub gate: String,
+    /// `passed`, `failed` or `waiting`.
+    pub outcome: String,
+    /// What was measured.
+    pub evidence: String,
+}
+
+/// A promotion of one app to one environment.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PromotionStatus {
+    /// The app.
+    pub app: String,
+    /// Source environment.
+    pub from: String,
+    /// Target environment.
+    pub to: String,
+    /// The tag(s) moving, `image:tag`, comma-separated.
+    pub tag: String,
+    /// `Waiting` (a gate waits), `Blocked` (a gate failed), `Open` (pull request open),
+    /// `Failed` (tidegate could not do it), `Done` (the target runs the tag).
+    pub state: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// The pull request, once open.
+    pub pr_url: Option<String>,
+    /// Who asked (`/promote`), if a person did.
+    pub requested_by: Option<String>,
+    /// The gates' latest results.
+    pub gates: Vec<GateStatus>,
+    /// When the gates are evaluated again (Unix seconds).
+    pub retry_at: Option<u64>,
+    /// Last change (Unix seconds).
+    pub updated_at: u64,
+}
+
 /// The whole status document (`GET /api/v1/status`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
@@ -93,8 +138,8 @@ pub struct Status {
     pub environment_order: Vec<String>,
     /// Apps in wave order.
     pub apps: Vec<AppStatus>,
-    /// Pending promotions (filled by the promotion bot).
-    pub promotions: Vec<serde_json::Value>,
+    /// Promotions the bot is working on or waiting for, one per (app, target environment).
+    pub promotions: Vec<PromotionStatus>,
     /// Webhook deliveries received.
     pub webhook_deliveries: u64,
     /// This instance leads (applies); followers only report.
@@ -130,6 +175,26 @@ pub struct AppLabels {
     pub app: String,
 }
 
+/// Labels per environment and wave.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WaveLabels {
+    /// The environment.
+    pub env: String,
+    /// The wave.
+    pub wave: String,
+}
+
+/// Labels of promotion counts.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PromotionLabels {
+    /// The app.
+    pub app: String,
+    /// The target environment.
+    pub target: String,
+    /// `opened`, `updated`, `unchanged`, `waiting`, `blocked`, `refused`, `failed`, `obsolete`.
+    pub outcome: String,
+}
+
 /// Labels of fetch counts.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FetchLabels {
@@ -151,6 +216,12 @@ pub struct Metrics {
     pub fetches: Family<FetchLabels, Counter>,
     /// Last successful sync per app and environment.
     pub last_sync: Family<AppLabels, Gauge>,
+    /// Wave durations by environment and wave.
+    pub wave_seconds: Family<WaveLabels, Histogram>,
+    /// Promotion attempts by app, target and outcome.
+    pub promotions: Family<PromotionLabels, Counter>,
+    /// GitHub API requests made by the promotion bot.
+    pub github_requests: Counter,
 }
 
 impl Metrics {
@@ -177,12 +248,49 @@ impl Metrics {
             "Unix time of the last successful sync of an app",
             last_sync.clone(),
         );
-        Metrics { registry, deliveries, reconcile_seconds, apply_requests, fetches, last_sync }
+        let wave_seconds = Family::<WaveLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0])
+        });
+        registry.register(
+            "wave_duration_seconds",
+            "Duration of one wave of a reconcile (apply and health wait)",
+            wave_seconds.clone(),
+        );
+        let promotions = Family::<PromotionLabels, Counter>::default();
+        registry.register(
+            "promotions",
+            "Promotion attempts by app, target environment and outcome",
+            promotions.clone(),
+        );
+        let github_requests = Counter::default();
+        registry.register("github_requests", "GitHub API requests made by the promotion bot", github_requests.clone());
+        Metrics {
+            registry,
+            deliveries,
+            reconcile_seconds,
+            apply_requests,
+            fetches,
+            last_sync,
+            wave_seconds,
+            promotions,
+            github_requests,
+        }
     }
 
     /// Counts a delivery.
     pub fn delivery(&self, event: &str, outcome: &str) {
         self.deliveries.get_or_create(&DeliveryLabels { event: event.to_string(), outcome: outcome.to_string() }).inc();
+    }
+
+    /// Counts a promotion attempt.
+    pub fn promotion(&self, app: &str, target: &str, outcome: &str) {
+        self.promotions
+            .get_or_create(&PromotionLabels {
+                app: app.to_string(),
+                target: target.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Prometheus text exposition.
