@@ -14,6 +14,24 @@
 //! and answered like GitHub (`422 Invalid request.` or `404 Not Found`). The fake's own 2xx
 //! responses are checked against the response schemas too ([`FakeGitHub::response_violations`]).
 //!
+//! What is faithful: error statuses and bodies (`Bad credentials`, `Not Found`, `Invalid
+//! request.`, `Validation Failed` with `errors`, `Reference already exists`, `Update is not a
+//! fast forward`, `A pull request already exists for owner:branch.`, `No commits between …`,
+//! `Body is too long (maximum is 65536 characters)`, 409 on a stale contents `sha`, 405 on an
+//! unmergeable pull request); `head` filters need `owner:branch` (a bare branch is ignored and
+//! everything is listed); pull request numbers shared with issues; `merge` makes a merge commit
+//! (never a fast-forward), `squash` one commit, `rebase` replays the commits; the permission
+//! endpoint's legacy `permission` (`maintain`→`write`, `triage`→`read`, `read`/`none` for
+//! non-collaborators of public/private repositories, 404 for unknown users); POST accepted
+//! where only PATCH exists; rate-limit and request-id headers; `Link` pagination headers.
+//!
+//! What is approximated: no anonymous access (every request needs a token); one owner (no
+//! forks, so `head` must be a branch of the same repository); unknown routes answer 404 before
+//! authentication is checked; `mergeable` is computed at once (never `null`);
+//! `additions`/`deletions`/`changed_files` are 0; labels are created on first use with a
+//! default colour; the rate limit never runs out unless a fault says so; response bodies start
+//! from the description's examples, so fields the fake does not track keep example values.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! let gh = fake_github::FakeGitHub::start().await;

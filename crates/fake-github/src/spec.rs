@@ -139,8 +139,16 @@ impl Spec {
         &self.root["operations"][key]
     }
 
-    /// The operation serving `method` `raw_path` (still percent-encoded).
+    /// The operation serving `method` `raw_path` (still percent-encoded). Like GitHub, a POST
+    /// is accepted where only a PATCH exists (octocrab updates comments that way).
     pub fn find(&self, method: &str, raw_path: &str) -> Result<Matched<'_>, NoMatch> {
+        match self.find_exact(method, raw_path) {
+            Err(e) if method == "POST" => self.find_exact("PATCH", raw_path).map_err(|_| e),
+            other => other,
+        }
+    }
+
+    fn find_exact(&self, method: &str, raw_path: &str) -> Result<Matched<'_>, NoMatch> {
         let best = self
             .ops
             .iter()
