@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain: git, OpenSSL headers, the
-# pinned npm fixtures (GitHub's example webhook payloads) and Debian's headless Chromium
-# (status page test). Idempotent; installs only what is missing. Used by the README's test
-# command and by .ci/run.
+# pinned npm fixtures (GitHub's example webhook payloads), Debian's headless Chromium
+# (status page test) and Debian's Prometheus (`prometheus` and `promtool`, for the Prometheus
+# gate test). Idempotent; installs only what is missing. Used by the README's test command
+# and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ apt_install() {
 need=(git pkg-config libssl-dev)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 apt_install "${need[@]}"
 
 if [ ! -d tests/fixtures/npm/node_modules/@octokit/webhooks-examples ]; then

@@ -27,12 +27,18 @@ pub struct PrometheusGateSpec {
     /// PromQL, templated with `{{app}}`, `{{env}}` (the source environment), `{{namespace}}`
     /// and `{{target}}`.
     pub query: String,
-    /// Condition over `result`, e.g. `result < 0.05`.
+    /// Condition over `result`, e.g. `result < 0.05`: comparisons (`< <= > >= == !=`) between
+    /// `result` (or `result[0]`) and numbers, combined with `&&`, `||`, `!` and parentheses. A
+    /// `NaN` result never succeeds. When the query returns several series, every one of them
+    /// must satisfy it. See [`crate::gates::condition`].
     pub success_condition: String,
-    /// How many consecutive evaluations must succeed (default 1).
+    /// How many consecutive evaluations must succeed (default 1, at most 11,000). They are
+    /// asked as one range query over the last `(count-1) × interval`, so the gate decides at
+    /// once instead of sleeping between evaluations.
     #[serde(default)]
     pub count: Option<u32>,
-    /// Interval between evaluations, e.g. `1m` (default `1m`).
+    /// Interval between evaluations, e.g. `1m` (default `1m`, at most `1d`); Prometheus
+    /// duration syntax (`30s`, `1m30s`).
     #[serde(default)]
     pub interval: Option<String>,
     /// What no data means.
@@ -48,9 +54,12 @@ pub struct PrometheusGateSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WindowSpec {
-    /// Cron expression (5 fields, `min hour day-of-month month day-of-week`) that opens it.
+    /// Cron expression (5 fields, `min hour day-of-month month day-of-week`) that opens it;
+    /// 6-7 fields (seconds first) and `@daily`-style shorthands work too. Day of week in crontab
+    /// numbering (`0`/`7` Sunday, `1-4` Monday to Thursday) or names (`Mon-Thu`). See
+    /// [`crate::gates::window`] for daylight-saving behaviour.
     pub schedule: String,
-    /// How long it stays open, e.g. `7h`.
+    /// How long it stays open (elapsed time), e.g. `7h`; must be more than zero.
     pub duration: String,
     /// IANA time zone of the schedule (default `UTC`).
     #[serde(default)]
