@@ -166,3 +166,68 @@ fn example_repository_policy_loads() {
     assert!(!policy.gates("frontend", "prod").windows.is_empty());
     assert!(policy.required_permission("frontend", "prod") > policy.required_permission("frontend", "qa"));
 }
+
+/// `inner` with some files replaced.
+struct Edited<'a> {
+    inner: &'a dyn SourceTree,
+    files: Vec<(RepoPath, String)>,
+}
+
+impl SourceTree for Edited<'_> {
+    fn read(&self, path: &RepoPath) -> std::io::Result<Vec<u8>> {
+        match self.files.iter().find(|(p, _)| p == path) {
+            Some((_, text)) => Ok(text.clone().into_bytes()),
+            None => self.inner.read(path),
+        }
+    }
+
+    fn kind(&self, path: &RepoPath) -> Option<crate::render::fs::EntryKind> {
+        self.inner.kind(path)
+    }
+
+    fn list(&self, path: &RepoPath) -> std::io::Result<Vec<String>> {
+        self.inner.list(path)
+    }
+}
+
+#[test]
+fn example_repository_edit_renders_the_promoted_image() {
+    let tree = project();
+    let repo = Repository::load(&tree).unwrap();
+    let plan = plan_promotion(&repo, &tree, "frontend", "dev", "qa").unwrap();
+    let edited = Edited { inner: &tree, files: plan.edits.iter().map(|e| (e.path.clone(), e.after.clone())).collect() };
+    let objects = crate::render::build(&edited, &RepoPath::new("overlays/qa/frontend").unwrap()).unwrap();
+    let images: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o.value.pointer("/spec/template/spec/containers/0/image").and_then(|v| v.as_str()))
+        .collect();
+    assert_eq!(images, plan.source_images().iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_example_overlay_edits_in_place() {
+    let tree = project();
+    let repo = Repository::load(&tree).unwrap();
+    for app in &repo.apps {
+        for dir in app.overlays.values() {
+            let file = crate::render::kustomization_file(&tree, dir).unwrap();
+            let text = read_text(&tree, &file).unwrap();
+            for entry in image_entries(&text).unwrap() {
+                for tag in ["9.9.9", "1.10", "v2.0.0-rc.1"] {
+                    let after = crate::promote::edit::set_image(&text, &entry.name, Some(tag), None)
+                        .unwrap_or_else(|e| panic!("{file}: {e}"));
+                    let old = entry.new_tag.as_deref().unwrap_or("");
+                    let pos = after.find(tag).unwrap_or_else(|| panic!("{file}: {tag} not written"));
+                    // Everything outside the value is byte-identical.
+                    let start = text[..pos].len();
+                    assert_eq!(&after[..start], &text[..start], "{file}");
+                    let rest_after = &after[start..].trim_start_matches('"')[tag.len()..];
+                    let rest_before = &text[start..].trim_start_matches('"')[old.len()..];
+                    assert_eq!(rest_after.trim_start_matches('"'), rest_before.trim_start_matches('"'), "{file}");
+                    let back = image_entries(&after).unwrap();
+                    assert_eq!(back.iter().find(|e| e.name == entry.name).unwrap().new_tag.as_deref(), Some(tag));
+                }
+            }
+        }
+    }
+}
