@@ -99,6 +99,40 @@ pub enum Command {
         #[arg(long, env = "TIDEGATE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Promote an app's pinned image tags from one environment to the next: plan the change,
+    /// evaluate the gates, open (or update) the pull request; --dry-run prints the diff and the
+    /// gate results and writes nothing.
+    Promote {
+        /// The app.
+        app: String,
+        /// Source environment (default: the one before --to in the pipeline).
+        #[arg(long)]
+        from: Option<String>,
+        /// Target environment.
+        #[arg(long)]
+        to: String,
+        /// Print the file diff and the gate results; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Kubeconfig context of the source environment's cluster (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// Do not look at any cluster (the source-healthy gate then waits).
+        #[arg(long)]
+        no_cluster: bool,
+        /// The GitHub repository, owner/name (default: from the origin remote).
+        #[arg(long, env = "TIDEGATE_GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
+        github_repo: Option<String>,
+        /// The branch the pull request targets (default: the checkout's current branch).
+        #[arg(long)]
+        base: Option<String>,
+        /// Prometheus URL for every query gate, overriding the policy's addresses.
+        #[arg(long, env = "TIDEGATE_PROMETHEUS_URL")]
+        prometheus_url: Option<String>,
+        /// GitHub REST API URL (GitHub Enterprise: https://HOST/api/v3).
+        #[arg(long, env = "TIDEGATE_GITHUB_API_URL", default_value = "https://api.github.com")]
+        github_api_url: String,
+    },
     /// Show how the cluster differs from the environment's desired state, per object.
     Diff {
         /// The environment.
@@ -257,6 +291,51 @@ pub fn run(args: Args) -> Result<(), Failure> {
             runtime()?.block_on(crate::report::run_diff(&rendered, cluster.context.as_deref(), *exit_code))
         }
         Command::Serve { .. } => unreachable!("handled above"),
+        Command::Promote {
+            app,
+            from,
+            to,
+            dry_run,
+            context,
+            no_cluster,
+            github_repo,
+            base,
+            prometheus_url,
+            github_api_url,
+        } => {
+            let repo = load_repo(&tree)?;
+            check_env(&repo, to)?;
+            if let Some(from) = from {
+                check_env(&repo, from)?;
+            }
+            if repo.app(app).is_none() {
+                return Err(Failure::Usage(format!("unknown app {app:?}; {}", repo.suggest_app(app))));
+            }
+            let opts = crate::bot::cli::PromoteOptions {
+                app: app.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                dry_run: *dry_run,
+                context: context.clone(),
+                no_cluster: *no_cluster,
+                github_repository: github_repo.clone(),
+                base: base.clone(),
+                prometheus_url: prometheus_url.clone(),
+                github_api_url: github_api_url.trim_end_matches('/').to_string(),
+                github_token: std::env::var("GITHUB_TOKEN")
+                    .ok()
+                    .filter(|t| !t.is_empty())
+                    .map(crate::source::Secret::new),
+            };
+            let out =
+                runtime()?.block_on(crate::bot::cli::promote(tree.root(), &tree, &repo, &opts)).map_err(
+                    |e| match e {
+                        crate::bot::cli::PromoteCliError::Usage(m) => Failure::Usage(m),
+                        crate::bot::cli::PromoteCliError::Failed(m) => Failure::Failed(m),
+                    },
+                )?;
+            write_stdout(&out)
+        }
         Command::Check => {
             let repo = load_repo(&tree)?;
             let (objects, problems) = plan::check(&repo, &tree);

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 
 use super::state::{AppEnvStatus, AppLabels, AppStatus, EnvLabels, FetchLabels, Shared, WaveLabels, now};
 use crate::apply::{Cluster, SyncOptions};
+use crate::bot::{BotHandle, Work};
 use crate::config::{EnvConfig, ServeConfig};
 use crate::health::HealthStatus;
 use crate::plan::{self, RenderedEnv};
@@ -41,6 +42,7 @@ pub async fn run(
     source: Arc<Source>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
+    bot: Option<BotHandle>,
 ) {
     let mut clusters: HashMap<String, Arc<Cluster>> = HashMap::new();
     let mut leading = start_election(&cfg, &shared, &wake, shutdown.clone()).await;
@@ -54,7 +56,7 @@ pub async fn run(
                 value == Some(true)
             }
         };
-        reconcile_once(&cfg, &shared, &source, &mut clusters, leader).await;
+        reconcile_once(&cfg, &shared, &source, &mut clusters, leader, bot.as_ref()).await;
         tokio::select! {
             _ = tokio::time::sleep(cfg.poll_interval) => {}
             _ = wake.notified() => {}
@@ -148,6 +150,7 @@ async fn reconcile_once(
     source: &Arc<Source>,
     clusters: &mut HashMap<String, Arc<Cluster>>,
     leader: bool,
+    bot: Option<&BotHandle>,
 ) {
     let src = Arc::clone(source);
     let refreshed = tokio::task::spawn_blocking(move || src.refresh()).await;
@@ -198,6 +201,14 @@ async fn reconcile_once(
         }
     };
     record_model(shared, &repo, cfg);
+    let tell_bot = |work: Work| {
+        if let Some(bot) = bot {
+            if let Err(e) = bot.send(work) {
+                tracing::warn!(error = %e, "promotion bot queue full; promotions wait for the next reconcile");
+            }
+        }
+    };
+    tell_bot(Work::Snapshot(snapshot.clone()));
     // Environments this instance does not reconcile still show what they pin.
     for env in repo.environments.iter().filter(|e| !cfg.environments.iter().any(|c| c.name == e.name)) {
         if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
@@ -207,6 +218,8 @@ async fn reconcile_once(
     for env in &cfg.environments {
         if leader {
             reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
+            // Automatic promotions out of this environment (only the leader opens them).
+            tell_bot(Work::Reconciled { env: env.name.clone() });
         } else if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
             // A follower shows what the repository wants; the leader applies it.
             record_images(shared, &rendered);

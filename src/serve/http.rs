@@ -30,6 +30,8 @@ pub struct AppState {
     pub branch: String,
     /// `owner/name` of the watched repository, when its URL says (GitHub URLs).
     pub repository: Option<String>,
+    /// The promotion bot (comments are handed to it).
+    pub bot: Option<crate::bot::BotHandle>,
 }
 
 /// The router.
@@ -102,10 +104,14 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
             s.wake.notify_one();
             (StatusCode::ACCEPTED, "accepted", format!("pull request #{} merged; reconcile queued", pr.number))
         }
-        Event::IssueComment(c) if same_repo(&c.repository) => {
-            // ChatOps (/promote) is handled by the promotion bot.
-            (StatusCode::ACCEPTED, "accepted", format!("comment {} received", c.comment_id))
-        }
+        Event::IssueComment(c) if same_repo(&c.repository) => match &s.bot {
+            // ChatOps (/promote) is handled by the promotion bot, on its own queue.
+            Some(bot) => match bot.send(crate::bot::Work::Comment(c.clone())) {
+                Ok(()) => (StatusCode::ACCEPTED, "accepted", format!("comment {} queued", c.comment_id)),
+                Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string()),
+            },
+            None => (StatusCode::ACCEPTED, "ignored", "the promotion bot is off".to_string()),
+        },
         other => (StatusCode::ACCEPTED, "ignored", format!("{} event ignored", other.name())),
     };
     metrics.delivery(&event, outcome);

@@ -40,7 +40,7 @@ pub enum ServeError {
 }
 
 /// The `owner/name` of a GitHub repository URL.
-fn github_repository(url: &str) -> Option<String> {
+pub fn github_repository(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("https://github.com/")
         .or_else(|| url.strip_prefix("git@github.com:"))
@@ -48,6 +48,60 @@ fn github_repository(url: &str) -> Option<String> {
     let rest = rest.trim_end_matches('/').trim_end_matches(".git");
     let mut parts = rest.splitn(3, '/');
     Some(format!("{}/{}", parts.next()?, parts.next()?))
+}
+
+/// Starts the promotion bot. Without GitHub credentials or a known repository it still
+/// evaluates promotions and shows them, but opens nothing.
+fn start_bot(
+    cfg: &ServeConfig,
+    repository: Option<String>,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> Result<crate::bot::BotHandle, ServeError> {
+    use crate::github::{Auth, GitHub, GitHubSettings};
+    let auth = match (&cfg.github.app, &cfg.github.token) {
+        (Some(app), _) => Some(Auth::App {
+            app_id: app.app_id,
+            installation_id: app.installation_id,
+            private_key_pem: app.private_key.clone(),
+        }),
+        (None, Some(token)) => Some(Auth::Token(token.clone())),
+        (None, None) => None,
+    };
+    let github = match (auth, &repository) {
+        (Some(auth), Some(repo)) => {
+            let mut settings = GitHubSettings::new(cfg.github.api_url.clone(), auth, repo.clone());
+            settings.bot_login = cfg.github.bot_login.clone();
+            Some(GitHub::new(settings).map_err(|e| ServeError::Source(format!("GitHub: {e}")))?)
+        }
+        (None, _) => {
+            tracing::warn!(
+                "no GitHub credentials (GITHUB_TOKEN, github.tokenFile or github.app): promotions are shown, not opened"
+            );
+            None
+        }
+        (Some(_), None) => {
+            tracing::warn!(
+                "the GitHub repository is unknown (set github.repository or TIDEGATE_GITHUB_REPOSITORY): promotions are shown, not opened"
+            );
+            None
+        }
+    };
+    let prometheus = crate::gates::PrometheusClient::new()
+        .map_err(|e| ServeError::Source(format!("Prometheus client: {e}")))?
+        .address_override(cfg.promotion.prometheus_url.clone());
+    let web_url = repository.as_deref().and_then(|r| crate::bot::cli::web_url(&cfg.github.api_url, r));
+    let bot_cfg = crate::bot::BotConfig {
+        github,
+        prometheus,
+        base_branch: cfg.repo.branch.clone(),
+        web_url,
+        tidegate_url: cfg.promotion.public_url.clone(),
+        bot_login: cfg.github.bot_login.clone(),
+        repository,
+        enabled: cfg.promotion.enabled,
+    };
+    Ok(crate::bot::spawn(bot_cfg, shared, stop))
 }
 
 /// Loads the configuration and serves until SIGTERM or Ctrl-C.
@@ -69,13 +123,17 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         metrics: Metrics::new(),
     });
     let wake = Arc::new(Notify::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let repository = cfg.github.repository.clone().or_else(|| github_repository(&cfg.repo.url));
+    let bot = start_bot(&cfg, repository.clone(), Arc::clone(&shared), stop_rx.clone())?;
     let app = Arc::new(http::AppState {
         shared: Arc::clone(&shared),
         secrets: cfg.webhook_secrets.clone(),
         deliveries: Deliveries::new(10_000),
         wake: Arc::clone(&wake),
         branch: cfg.repo.branch.clone(),
-        repository: cfg.github.repository.clone().or_else(|| github_repository(&cfg.repo.url)),
+        repository,
+        bot: Some(bot.clone()),
     });
     if cfg.webhook_secrets.is_empty() {
         tracing::warn!("no webhook secret configured (TIDEGATE_WEBHOOK_SECRET): every delivery will be refused");
@@ -86,9 +144,8 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| cfg.listen.clone());
     tracing::info!(%addr, "listening");
     eprintln!("tidegate serve: listening on http://{addr}");
-    let (stop_tx, stop_rx) = watch::channel(false);
     let loop_handle =
-        tokio::spawn(controller::run(Arc::clone(&cfg), Arc::clone(&shared), source, wake, stop_rx.clone()));
+        tokio::spawn(controller::run(Arc::clone(&cfg), Arc::clone(&shared), source, wake, stop_rx.clone(), Some(bot)));
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
         let _ = server_stop.changed().await;
