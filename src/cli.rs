@@ -338,7 +338,15 @@ pub fn run(args: Args) -> Result<(), Failure> {
         }
         Command::Check => {
             let repo = load_repo(&tree)?;
-            let (objects, problems) = plan::check(&repo, &tree);
+            let (objects, mut problems) = plan::check(&repo, &tree);
+            // The promotion policy is part of the repository: its problems are check's too.
+            if let Err(errors) = crate::promote::Policy::load(&tree, &repo) {
+                problems.extend(errors.0.into_iter().map(|e| AppProblem {
+                    env: "*".into(),
+                    app: "promotion".into(),
+                    message: e.to_string(),
+                }));
+            }
             if problems.is_empty() {
                 let deployments: usize = repo.apps.iter().map(|a| a.overlays.len()).sum();
                 write_stdout(&format!(

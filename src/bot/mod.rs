@@ -42,6 +42,15 @@ pub enum Work {
     },
     /// A comment on an issue or pull request (maybe a `/promote`).
     Comment(IssueComment),
+    /// A pull request was closed (merged or not); the bot forgets it if it was a promotion's.
+    PullRequestClosed {
+        /// Its number.
+        number: u64,
+        /// Its head branch.
+        head_ref: String,
+        /// Merged, or closed without merging (declined by a person).
+        merged: bool,
+    },
 }
 
 /// Enqueues work for the bot; cheap to clone.
@@ -96,6 +105,9 @@ struct Tracked {
     retry_at: Option<DateTime<Utc>>,
     /// The last commit status posted for a blocked or waiting promotion, to post only changes.
     last_status: Option<String>,
+    /// Versions whose pull request a person closed without merging: not reopened automatically
+    /// (a newer version, or an explicit `/promote`, opens a new one).
+    declined: Option<String>,
 }
 
 /// The bot's state; runs on one task.
@@ -150,6 +162,7 @@ impl Bot {
             Work::Snapshot(s) => self.snapshot = Some(s),
             Work::Reconciled { env } => self.reconciled(&env).await,
             Work::Comment(c) => self.comment(c).await,
+            Work::PullRequestClosed { number, head_ref, merged } => self.pull_request_closed(number, &head_ref, merged),
         }
         self.publish(calls_before);
     }
@@ -203,6 +216,29 @@ impl Bot {
                 self.prs_loaded = true;
             }
             Err(e) => tracing::warn!(error = %e, "failed to list open promotion pull requests; will retry"),
+        }
+    }
+
+    /// A pull request closed: if it was a promotion's, forget it; if a person closed it without
+    /// merging, do not reopen the same versions by ourselves.
+    fn pull_request_closed(&mut self, number: u64, head_ref: &str, merged: bool) {
+        for t in self.tracked.values_mut() {
+            if t.pr.as_ref().is_some_and(|p| p.number == number || p.head_ref == head_ref) {
+                t.pr = None;
+                if merged {
+                    t.status.state = "Merged".into();
+                    t.status.reason = format!("pull request #{number} was merged; waiting for the target to sync");
+                } else {
+                    t.declined = t.pr_versions.clone();
+                    t.status.state = "Declined".into();
+                    t.status.reason = format!(
+                        "pull request #{number} was closed without merging; a newer version or a /promote opens a new one"
+                    );
+                }
+                t.pr_versions = None;
+                t.status.pr_url = None;
+                t.status.updated_at = now();
+            }
         }
     }
 
@@ -394,6 +430,16 @@ impl Bot {
             return format!("✅ **{} → {}**: every gate passed, but GitHub is not configured here.", req.app, req.to);
         };
         let versions = eval.target_versions();
+        if req.requested_by.is_none() && t.declined.as_deref() == Some(versions.as_str()) {
+            t.status = status_of(
+                req,
+                "Declined",
+                "the pull request for these versions was closed without merging; /promote reopens it".into(),
+                Some(versions),
+                t,
+            );
+            return String::new();
+        }
         if t.pr.is_some() && t.pr_versions.as_deref() == Some(versions.as_str()) {
             metrics.promotion(&req.app, &req.to, "unchanged");
             let url = t.pr.as_ref().map(|p| p.url.clone()).unwrap_or_default();
@@ -467,6 +513,17 @@ impl Bot {
         let key = (req.app.clone(), req.to.clone());
         let t = self.tracked.remove(&key).unwrap_or_default();
         if let (Some(pr), Some(gh)) = (t.pr, self.cfg.github.clone().filter(|_| self.cfg.enabled)) {
+            // It may have been merged or closed meanwhile (a missed webhook): look first.
+            let still_open = match gh.find_open_pr(&pr.head_ref).await {
+                Ok(open) => open.is_some_and(|o| o.number == pr.number),
+                Err(e) => {
+                    tracing::warn!(error = %e, pr = pr.number, "failed to look up a promotion pull request");
+                    false
+                }
+            };
+            if !still_open {
+                return format!("ℹ️ **{} → {}**: nothing to promote, {} already runs it.", req.app, req.to, req.to);
+            }
             let msg = format!(
                 "Closing: {} already runs what {} pins for {}, so this promotion is obsolete.",
                 req.to, req.from, req.app
@@ -494,6 +551,7 @@ fn work_name(w: &Work) -> &'static str {
         Work::Snapshot(_) => "snapshot",
         Work::Reconciled { .. } => "reconciled",
         Work::Comment(_) => "comment",
+        Work::PullRequestClosed { .. } => "pull_request_closed",
     }
 }
 

@@ -102,6 +102,7 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
             if same_repo(&pr.repository) && pr.action == "closed" && pr.merged && pr.base_ref == s.branch =>
         {
             s.wake.notify_one();
+            tell_bot_closed(&s, pr);
             (StatusCode::ACCEPTED, "accepted", format!("pull request #{} merged; reconcile queued", pr.number))
         }
         Event::IssueComment(c) if same_repo(&c.repository) => match &s.bot {
@@ -112,10 +113,25 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
             },
             None => (StatusCode::ACCEPTED, "ignored", "the promotion bot is off".to_string()),
         },
+        Event::PullRequest(pr) if same_repo(&pr.repository) && pr.action == "closed" => {
+            tell_bot_closed(&s, pr);
+            (StatusCode::ACCEPTED, "accepted", format!("pull request #{} closed", pr.number))
+        }
         other => (StatusCode::ACCEPTED, "ignored", format!("{} event ignored", other.name())),
     };
     metrics.delivery(&event, outcome);
     text(code, message)
+}
+
+/// A closed promotion pull request is forgotten by the bot (merged or declined).
+fn tell_bot_closed(s: &AppState, pr: &webhook::PullRequest) {
+    if let Some(bot) = &s.bot {
+        let work =
+            crate::bot::Work::PullRequestClosed { number: pr.number, head_ref: pr.head_ref.clone(), merged: pr.merged };
+        if bot.send(work).is_err() {
+            tracing::warn!(pr = pr.number, "promotion bot queue full; the closed pull request is noticed later");
+        }
+    }
 }
 
 async fn readyz(State(s): State<Arc<AppState>>) -> Response {
