@@ -12,6 +12,7 @@ use super::evaluate::{self, Evaluation, PrContext, Request};
 use crate::apply::Cluster;
 use crate::gates::{PrometheusClient, SourceObservation};
 use crate::github::{Auth, GitHub, GitHubSettings};
+use crate::promote::PromoteError;
 use crate::promote::policy::Policy;
 use crate::render::fs::DiskTree;
 use crate::repo::Repository;
@@ -82,10 +83,12 @@ pub async fn promote(
     let eval =
         evaluate::evaluate(repo, tree, &policy, &req, observation.as_ref(), Utc::now(), &prom).await.map_err(|e| {
             match e {
-                e @ (crate::promote::plan::PromoteError::UnknownApp { .. }
-                | crate::promote::plan::PromoteError::UnknownEnvironment { .. }) => {
-                    PromoteCliError::Usage(e.to_string())
-                }
+                e @ (PromoteError::UnknownApp { .. }
+                | PromoteError::UnknownEnvironment { .. }
+                | PromoteError::SameEnvironment { .. }
+                | PromoteError::NotDeployed { .. }
+                | PromoteError::NotInPipeline { .. }
+                | PromoteError::NotNextStep { .. }) => PromoteCliError::Usage(e.to_string()),
                 e => PromoteCliError::Failed(e.to_string()),
             }
         })?;

@@ -69,6 +69,8 @@ pub async fn evaluate<M: MetricsSource>(
     now: DateTime<Utc>,
     metrics: &M,
 ) -> Result<Evaluation, PromoteError> {
+    // Steps follow the pipeline: no skipping qa on the way to prod, no going backwards.
+    policy.check_step(&req.app, &req.from, &req.to)?;
     let plan = plan_promotion(repo, tree, &req.app, &req.from, &req.to)?;
     if plan.is_noop() {
         return Ok(Evaluation { plan, gates: None });

@@ -108,7 +108,7 @@ pub(crate) fn label(urls: &Urls, r: &Repo, name: &str) -> Value {
     json!({
         "id": id, "node_id": format!("LA_fake{id}"),
         "url": format!("{}/repos/{}/labels/{}", urls.api, r.full_name(), name),
-        "name": name, "description": null, "color": color, "default": false
+        "name": name, "description": "", "color": color, "default": false
     })
 }
 
