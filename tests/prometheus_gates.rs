@@ -4,12 +4,12 @@
 //! Needs `prometheus` and `promtool` on PATH: `scripts/test-deps.sh` installs them (CI runs
 //! it). Without them this test fails, saying so, rather than skipping silently.
 
+#[path = "support/prometheus.rs"]
+mod prometheus_support;
+
 use std::fmt::Write as _;
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use tidegate::gates::{
@@ -17,39 +17,7 @@ use tidegate::gates::{
     evaluate,
 };
 
-/// A Prometheus process over a temporary TSDB; killed on drop.
-struct Prometheus {
-    child: Child,
-    address: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    fn log(&self) -> String {
-        let mut log = String::new();
-        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("prometheus.log")) {
-            let _ = f.read_to_string(&mut log);
-        }
-        log
-    }
-}
-
-fn require(tool: &str) {
-    match Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(status) if status.success() => {}
-        Ok(status) => panic!("`{tool} --version` exited with {status}; reinstall it with scripts/test-deps.sh"),
-        Err(e) => panic!(
-            "`{tool}` is not installed ({e}): run scripts/test-deps.sh (it installs Debian's `prometheus` package; CI does)"
-        ),
-    }
-}
+use prometheus_support::Prometheus;
 
 /// A series' value at a unix time.
 type ValueAt<'a> = dyn Fn(i64) -> f64 + 'a;
@@ -85,69 +53,7 @@ fn samples(now: DateTime<Utc>) -> String {
 }
 
 fn start_prometheus(now: DateTime<Utc>) -> Prometheus {
-    require("promtool");
-    require("prometheus");
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let input = dir.path().join("samples.om");
-    std::fs::write(&input, samples(now)).unwrap();
-    let tsdb = dir.path().join("tsdb");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&tsdb)
-        .output()
-        .expect("run promtool");
-    assert!(
-        out.status.success(),
-        "promtool failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "").unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    let mut prometheus = Prometheus { child, address: format!("http://127.0.0.1:{port}"), dir };
-    wait_ready(&mut prometheus, Duration::from_secs(60));
-    prometheus
-}
-
-/// Polls `/-/ready` until it answers 200, the process exits, or the deadline passes.
-fn wait_ready(prometheus: &mut Prometheus, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    let ready = format!("{}/-/ready", prometheus.address);
-    loop {
-        if let Ok(Some(status)) = prometheus.child.try_wait() {
-            panic!("prometheus exited with {status} before it was ready:\n{}", prometheus.log());
-        }
-        if http_get_status(&ready) == Some(200) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "prometheus not ready after {timeout:?}:\n{}", prometheus.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A minimal blocking HTTP GET (the crate's reqwest has no blocking client) returning the status.
-fn http_get_status(url: &str) -> Option<u16> {
-    use std::io::Write;
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
+    Prometheus::start(&samples(now))
 }
 
 fn gate_spec(condition: &str, count: u32, on_no_data: NoDataPolicy) -> PrometheusGateSpec {

@@ -270,7 +270,9 @@ impl Bot {
             };
             // Manual promotions without a request are evaluated for the status page only.
             let may_open = auto || request.is_some();
-            self.promote(&snap, &repo, &policy, &req, may_open, request.map(|(_, issue)| issue)).await;
+            // Nobody is being answered here (`reply_to: None`): a waiting request that opens
+            // now is announced on the requester's thread by `promote` itself.
+            self.promote(&snap, &repo, &policy, &req, may_open, None).await;
         }
     }
 
@@ -300,7 +302,8 @@ impl Bot {
             let auto = policy.mode(&app, &target) == Mode::Auto;
             let req = Request { app, from, to: target, requested_by: t.request.as_ref().map(|(w, _)| w.clone()) };
             let may_open = auto || t.request.is_some();
-            self.promote(&snap, &repo, &policy, &req, may_open, t.request.map(|(_, i)| i)).await;
+            // As after a reconcile: no reply is posted here, so `promote` tells the requester.
+            self.promote(&snap, &repo, &policy, &req, may_open, None).await;
         }
         self.publish(calls_before);
     }
@@ -325,7 +328,9 @@ impl Bot {
         })
     }
 
-    /// Evaluates one promotion and acts on it; returns a line for a reply.
+    /// Evaluates one promotion and acts on it; returns a line for a reply. `reply_to` is the
+    /// issue of the comment being answered with that line, if any (then a remembered request
+    /// on the same issue is not told twice).
     async fn promote(
         &mut self,
         snap: &Snapshot,
