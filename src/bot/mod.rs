@@ -406,6 +406,14 @@ impl Bot {
                     evaluate::gate_markdown(&report)
                 )
             };
+            // A person's request that waited is now blocked: tell them, and let it go (a
+            // failing gate does not pass by waiting; they can ask again).
+            let dropped = if failed && reply_to.is_none() { t.request.take() } else { None };
+            if let (Some((who, issue)), Some(gh)) = (dropped, self.cfg.github.clone()) {
+                if let Err(e) = gh.comment(issue, &format!("@{who} {line}")).await {
+                    tracing::warn!(error = %e, issue, "failed to tell the requester that the promotion is blocked");
+                }
+            }
             if post_status {
                 // Explain on the commit that pinned the tag why it does not move on.
                 if let Some(gh) = self.cfg.github.clone() {
