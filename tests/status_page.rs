@@ -149,6 +149,23 @@ fn the_status_page_shows_every_app_in_a_real_browser() {
         assert_eq!((dev["sync"].as_str(), dev["health"].as_str()), (Some("Synced"), Some("Healthy")), "{app}: {dev}");
     }
 
+    // The promotion bot evaluates dev → qa after the reconcile: frontend waits for its soak
+    // (apps-of-apps/promotion.yaml: qa is automatic after 10m healthy in dev).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let promotion = loop {
+        let status = server.status();
+        let found = status["promotions"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["app"] == "frontend" && p["to"] == "qa").cloned());
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no frontend → qa promotion in the status after 30 s: {status:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(promotion["state"], "Waiting", "{promotion:#}");
+    assert!(promotion["reason"].as_str().is_some_and(|r| r.contains("soak")), "{promotion:#}");
+
     let url = format!("http://{}/", server.addr);
 
     // (a) The DOM once the page's script has rendered the status.
@@ -175,6 +192,12 @@ fn the_status_page_shows_every_app_in_a_real_browser() {
     let frontend = row(&dom, "frontend");
     assert!(frontend.contains(FRONTEND_DEV_TAG), "frontend's dev tag {FRONTEND_DEV_TAG} is on the page: {frontend}");
     assert!(dom.contains("<th>dev</th>") && dom.contains("<th>qa</th>") && dom.contains("<th>prod</th>"), "{dom}");
+    // The promotions table: frontend dev → qa waits for its soak, and says so.
+    let start = dom
+        .find(r#"<tr data-app="frontend" data-to="qa">"#)
+        .unwrap_or_else(|| panic!("no frontend → qa row in the promotions table:\n{dom}"));
+    let promo = &dom[start..start + dom[start..].find("</tr>").unwrap_or(dom.len() - start)];
+    assert!(promo.contains(">Waiting<") && promo.contains("soak") && promo.contains("1.9.0"), "{promo}");
 
     // (b) The screenshot, kept under target/ as a CI artifact.
     let shot: PathBuf = serve_support::project_root().join("target").join("status-page.png");
