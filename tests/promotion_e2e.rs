@@ -551,3 +551,39 @@ fn a_merged_promotion_is_reconciled_and_forgotten() {
     assert_eq!(h.image_in("prod").as_deref(), Some("example/web:1.0"));
     h.assert_github_conformance();
 }
+
+/// The soak clock is not lost on a restart: the new process reads from the workloads'
+/// conditions when they became available at the promoted images.
+#[test]
+fn the_soak_clock_survives_a_restart() {
+    let soak = Duration::from_secs(10);
+    let mut h = Harness::start(Scenario {
+        policy: policy("{mode: auto, soak: 10s}", "{mode: manual, permission: maintain}"),
+        ..Scenario::default()
+    });
+    let waiting = wait_evaluated(&h, "qa");
+    assert!(waiting["reason"].as_str().is_some_and(|r| r.contains("soak")), "{waiting:#}");
+    let healthy_at = std::time::Instant::now();
+    // Half the soak passes while tidegate is down (time passing is the scenario, not a guess).
+    h.kill_serve();
+    std::thread::sleep(soak / 2);
+    h.start_serve();
+    let restarted = std::time::Instant::now();
+    wait_open(&h, "web", "qa");
+    let after_restart = restarted.elapsed();
+    // Had the clock restarted with the process, the pull request would need the full soak after
+    // the restart; it needs only what was left (plus a reconcile).
+    let since_healthy = healthy_at.elapsed();
+    assert!(
+        since_healthy >= soak - Duration::from_secs(2),
+        "opened {since_healthy:?} after dev was healthy: before the soak was over\n{}",
+        h.context()
+    );
+    assert!(
+        after_restart < soak - Duration::from_secs(2),
+        "opened {after_restart:?} after the restart: the soak clock restarted\n{}",
+        h.context()
+    );
+    assert_eq!(h.pulls().len(), 1);
+    h.assert_github_conformance();
+}

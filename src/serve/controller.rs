@@ -365,58 +365,65 @@ async fn reconcile_env(
             }
         }
         Ok(report) => {
-            let mut st = shared.status.lock().expect("status lock");
-            for wave in report.waves.iter().filter(|w| !w.skipped) {
-                shared
-                    .metrics
-                    .wave_seconds
-                    .get_or_create(&WaveLabels { env: env.name.clone(), wave: wave.name.clone() })
-                    .observe(wave.elapsed.as_secs_f64());
-            }
-            for wave in &report.waves {
-                for app in &wave.apps {
-                    let Some(entry) =
-                        st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&env.name))
-                    else {
-                        continue;
-                    };
-                    let failed = !app.failed.is_empty() || !app.unhealthy.is_empty();
-                    if failed {
-                        entry.sync = if app.failed.is_empty() { "Synced".into() } else { "Failed".into() };
-                        entry.health = "Degraded".into();
-                        entry.healthy_since = None;
-                        let why: Vec<String> =
-                            app.failed.iter().chain(&app.unhealthy).map(|(r, m)| format!("{r}: {m}")).collect();
-                        entry.message = Some(why.join("; "));
-                    } else if wave.failure.is_none() {
-                        entry.sync = "Synced".into();
-                        entry.health = HealthStatus::Healthy.to_string();
-                        entry.message = None;
-                        entry.last_synced_at = Some(now());
-                        // Soak clock: keeps running while the app stays healthy at the same
-                        // images; restarts when they change.
-                        if entry.healthy_since.is_none() || entry.healthy_images != entry.images {
-                            entry.healthy_since = Some(now());
-                            entry.healthy_images = entry.images.clone();
-                        }
-                        shared
-                            .metrics
-                            .last_sync
-                            .get_or_create(&AppLabels { env: env.name.clone(), app: app.name.clone() })
-                            .set(now() as i64);
-                    }
+            let mut soak_started: Vec<String> = Vec::new();
+            {
+                let mut st = shared.status.lock().expect("status lock");
+                for wave in report.waves.iter().filter(|w| !w.skipped) {
+                    shared
+                        .metrics
+                        .wave_seconds
+                        .get_or_create(&WaveLabels { env: env.name.clone(), wave: wave.name.clone() })
+                        .observe(wave.elapsed.as_secs_f64());
                 }
-                if wave.skipped {
-                    for a in st.apps.iter_mut().filter(|a| a.wave == wave.name) {
-                        if let Some(e) = a.environments.get_mut(&env.name) {
-                            e.sync = "Pending".into();
-                            e.healthy_since = None;
-                            e.message = Some("an earlier wave failed".into());
+                for wave in &report.waves {
+                    for app in &wave.apps {
+                        let Some(entry) = st
+                            .apps
+                            .iter_mut()
+                            .find(|a| a.name == app.name)
+                            .and_then(|a| a.environments.get_mut(&env.name))
+                        else {
+                            continue;
+                        };
+                        let failed = !app.failed.is_empty() || !app.unhealthy.is_empty();
+                        if failed {
+                            entry.sync = if app.failed.is_empty() { "Synced".into() } else { "Failed".into() };
+                            entry.health = "Degraded".into();
+                            entry.healthy_since = None;
+                            let why: Vec<String> =
+                                app.failed.iter().chain(&app.unhealthy).map(|(r, m)| format!("{r}: {m}")).collect();
+                            entry.message = Some(why.join("; "));
+                        } else if wave.failure.is_none() {
+                            entry.sync = "Synced".into();
+                            entry.health = HealthStatus::Healthy.to_string();
+                            entry.message = None;
+                            entry.last_synced_at = Some(now());
+                            // Soak clock: keeps running while the app stays healthy at the same
+                            // images; restarts when they change.
+                            if entry.healthy_since.is_none() || entry.healthy_images != entry.images {
+                                entry.healthy_since = Some(now());
+                                entry.healthy_images = entry.images.clone();
+                                soak_started.push(app.name.clone());
+                            }
+                            shared
+                                .metrics
+                                .last_sync
+                                .get_or_create(&AppLabels { env: env.name.clone(), app: app.name.clone() })
+                                .set(now() as i64);
                         }
                     }
+                    if wave.skipped {
+                        for a in st.apps.iter_mut().filter(|a| a.wave == wave.name) {
+                            if let Some(e) = a.environments.get_mut(&env.name) {
+                                e.sync = "Pending".into();
+                                e.healthy_since = None;
+                                e.message = Some("an earlier wave failed".into());
+                            }
+                        }
+                    }
                 }
             }
-            drop(st);
+            seed_soak_clocks(shared, &cluster, &rendered, &soak_started).await;
             if report.succeeded() {
                 set_env("Synced", None, Some(true));
             } else {
@@ -426,6 +433,40 @@ async fn reconcile_env(
                     .filter_map(|w| w.failure.as_ref().map(|f| format!("wave {}: {f}", w.name)))
                     .collect();
                 set_env("Failed", Some(why.join("; ")), Some(true));
+            }
+        }
+    }
+}
+
+/// A soak clock that just started may be older than this process: after a restart, or when
+/// another replica led until now. The workloads' conditions tell when they last became
+/// available at their current spec (a Deployment's `Progressing: NewReplicaSetAvailable`,
+/// `Available`, `Ready`); when every object of the app is healthy at the desired images, the
+/// clock starts then instead of now. Objects that record no such time leave it at now.
+async fn seed_soak_clocks(shared: &Shared, cluster: &Cluster, rendered: &RenderedEnv, apps: &[String]) {
+    for app in rendered.waves.iter().flat_map(|w| &w.apps).filter(|a| apps.contains(&a.name)) {
+        let observed = match crate::apply::observe::observe_app(cluster, app).await {
+            Ok(o) if o.healthy => o,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, app = %app.name, "could not read the app's conditions; its soak starts now");
+                continue;
+            }
+        };
+        let Some(since) = observed
+            .healthy_since
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp().max(0) as u64)
+        else {
+            continue;
+        };
+        let mut st = shared.status.lock().expect("status lock");
+        if let Some(e) =
+            st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&rendered.env))
+        {
+            if e.healthy_since.is_some_and(|cur| since < cur) {
+                e.healthy_since = Some(since);
             }
         }
     }
