@@ -25,7 +25,8 @@ struct Real {
 
 impl Real {
     fn from_env() -> Real {
-        let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("set {k} (see the top of tests/github_real.rs)"));
+        let var =
+            |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("set {k} (see the top of tests/github_real.rs)"));
         Real {
             api: std::env::var("TIDEGATE_E2E_GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into()),
             repo: var("TIDEGATE_E2E_GITHUB_REPO"),
@@ -70,6 +71,7 @@ async fn a_promotion_pull_request_on_real_github() {
         branch: branch.clone(),
         base: base.clone(),
         base_commit: base_commit.clone(),
+        base_tree: None,
         files: vec![FileChange {
             path: "tidegate-e2e/promotion.txt".into(),
             content: format!("newTag: \"{tag}\"\n"),

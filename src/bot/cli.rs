@@ -131,6 +131,7 @@ pub async fn promote(
     let ctx = PrContext {
         base_branch: base,
         base_commit: commit,
+        base_tree: head_tree(root),
         web_url: web_url(&opts.github_api_url, &repository),
         tidegate_url: None,
     };
@@ -231,6 +232,12 @@ fn check_clean(root: &Path, eval: &Evaluation) -> Result<(), PromoteCliError> {
         }
     }
     Ok(())
+}
+
+fn head_tree(root: &Path) -> Option<String> {
+    let repo = git2::Repository::open(root).ok()?;
+    let tree = repo.head().ok()?.peel_to_tree().ok()?;
+    Some(tree.id().to_string())
 }
 
 fn origin_repository(root: &Path) -> Option<String> {

@@ -125,6 +125,8 @@ pub struct PrContext {
     pub base_branch: String,
     /// The commit the promotion branch starts from (the snapshot the plan was made on).
     pub base_commit: String,
+    /// That commit's root tree, when known.
+    pub base_tree: Option<String>,
     /// `https://github.com/owner/name`, for links to commits.
     pub web_url: Option<String>,
     /// tidegate's own external URL.
@@ -145,6 +147,7 @@ pub fn pull_request(eval: &Evaluation, policy: &Policy, ctx: &PrContext, request
         branch: pr::branch_name(&plan.app, &plan.to),
         base: ctx.base_branch.clone(),
         base_commit: ctx.base_commit.clone(),
+        base_tree: ctx.base_tree.clone(),
         files: plan
             .edits
             .iter()

@@ -465,6 +465,7 @@ impl Bot {
         let ctx = PrContext {
             base_branch: self.cfg.base_branch.clone(),
             base_commit: snap.commit.clone(),
+            base_tree: Some(snap.tree.tree_id()),
             web_url: self.cfg.web_url.clone(),
             tidegate_url: self.cfg.tidegate_url.clone(),
         };

@@ -21,6 +21,9 @@ pub struct PromotionPr {
     pub base: String,
     /// The commit of `base` the change is made on.
     pub base_commit: String,
+    /// The tree of `base_commit`, when the caller knows it (tidegate does, from its own
+    /// clone): saves reading the commit from GitHub when the branch is rebuilt.
+    pub base_tree: Option<String>,
     /// The files to write.
     pub files: Vec<FileChange>,
     /// The commit message.

@@ -1,7 +1,8 @@
 //! One promotion pull request per branch, updated in place, in few calls.
 //!
 //! Under the write lock:
-//! 1. `POST git/refs` at `base_commit`. 201: a fresh branch, so no pull request can exist yet.
+//! 1. A branch this process pushed: find its open pull request (`GET pulls?head=`). Otherwise
+//!    `POST git/refs` at `base_commit`. 201: a fresh branch, so no pull request can exist yet.
 //!    422 "Reference already exists": the branch exists — find its open pull request.
 //! 2. Fresh branch with one file: `PUT contents` (one call, one commit). Otherwise the commit is
 //!    built with the git data API (`POST git/trees`, `POST git/commits` with `base_commit` as
@@ -15,7 +16,9 @@
 //! 4. `POST issues/{n}/labels` when created or when labels are missing.
 //! 5. `POST statuses/{head}` per status.
 //!
-//! A fresh one-file promotion costs 5 calls (ref, contents, pull, labels, status). A process
+//! A fresh one-file promotion costs 5 calls (ref, contents, pull, labels, status); a newer
+//! version for the open pull request of a branch this process pushed 6 when the caller gives
+//! the base tree (pull lookup, tree, commit, ref, pull update, status); the same request again 1. A process
 //! killed between steps 1 and 3 leaves a branch without a pull request; the next run gets 422
 //! in step 1, finds no pull request, rebuilds the branch and opens exactly one.
 //! Writes whose answer is lost are checked, not resent: the ref is read back, the pull request
@@ -36,7 +39,18 @@ pub(super) async fn upsert(gh: &GitHub, pr: &PromotionPr) -> Result<PrOutcome, G
     let body = truncate_body(&pr.body);
     let _writes = gh.inner.writes.lock().await;
 
-    let fresh = create_branch(gh, pr).await?;
+    // A branch this process pushed is known to exist: no refused `POST git/refs` to find out.
+    // If its pull request is gone (merged or closed, and the branch maybe deleted), it is
+    // treated as unknown again.
+    let known = gh.inner.memo.lock().ok().is_some_and(|m| m.contains_key(&pr.branch));
+    let mut open_known = None;
+    if known {
+        open_known = gh.find_open_pull(&pr.branch).await?;
+        if open_known.is_none() {
+            remember(gh, pr, None);
+        }
+    }
+    let fresh = if open_known.is_some() { false } else { create_branch(gh, pr).await? };
     let (open, head, changed) = if fresh {
         let head = match pr.files.as_slice() {
             [file] => match put_contents(gh, pr, file).await? {
@@ -48,7 +62,10 @@ pub(super) async fn upsert(gh: &GitHub, pr: &PromotionPr) -> Result<PrOutcome, G
         };
         (None, head, true)
     } else {
-        let open = gh.find_open_pull(&pr.branch).await?;
+        let open = match open_known {
+            Some(p) => Some(p),
+            None => gh.find_open_pull(&pr.branch).await?,
+        };
         match &open {
             Some(p) if already_there(gh, pr, &p.pr.head_sha).await => {
                 tracing::debug!(branch = %pr.branch, number = p.pr.number, "the pull request already holds this change");
@@ -216,7 +233,10 @@ async fn put_contents(gh: &GitHub, pr: &PromotionPr, file: &super::FileChange) -
 /// to it. Trees and commits are content-addressed and the ref update names its target, so
 /// each of these calls is safe to resend.
 async fn move_branch(gh: &GitHub, pr: &PromotionPr, force: bool) -> Result<String, GitHubError> {
-    let base_tree = tree_of(gh, &pr.base_commit).await?;
+    let base_tree = match &pr.base_tree {
+        Some(tree) if is_sha(tree) => tree.clone(),
+        _ => tree_of(gh, &pr.base_commit).await?,
+    };
     let op = Op::new(format!("write the files of {}", pr.branch), "contents: write");
     let entries: Vec<Value> = pr
         .files

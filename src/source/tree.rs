@@ -63,6 +63,11 @@ impl GitTree {
         self.inner.commit.to_string()
     }
 
+    /// The id of the commit's root tree (40 hex digits).
+    pub fn tree_id(&self) -> String {
+        self.inner.tree.to_string()
+    }
+
     /// The repository this tree is read from.
     pub fn repository_path(&self) -> &Path {
         &self.inner.path
