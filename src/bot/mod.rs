@@ -222,6 +222,11 @@ impl Bot {
     /// A pull request closed: if it was a promotion's, forget it; if a person closed it without
     /// merging, do not reopen the same versions by ourselves.
     fn pull_request_closed(&mut self, number: u64, head_ref: &str, merged: bool) {
+        if let Some(gh) = &self.cfg.github {
+            if head_ref.starts_with("tidegate/promote/") {
+                gh.forget_branch(head_ref);
+            }
+        }
         for t in self.tracked.values_mut() {
             if t.pr.as_ref().is_some_and(|p| p.number == number || p.head_ref == head_ref) {
                 t.pr = None;

@@ -314,6 +314,15 @@ impl GitHub {
         format!("{}/{}", self.inner.owner, self.inner.name)
     }
 
+    /// Forgets what this process pushed to `branch` (its pull request was merged or closed):
+    /// the next promotion on it starts with creating the branch, not with looking for an open
+    /// pull request.
+    pub fn forget_branch(&self, branch: &str) {
+        if let Ok(mut m) = self.inner.memo.lock() {
+            m.remove(branch);
+        }
+    }
+
     /// `/repos/{owner}/{name}`.
     fn repo_path(&self) -> String {
         format!("/repos/{}/{}", enc(&self.inner.owner), enc(&self.inner.name))
