@@ -24,7 +24,7 @@ fn stderr(o: &Output) -> String {
 fn check_is_clean_on_the_example_platform() {
     let out = tidegate(&["check"], &repo_root());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("ok: 9 apps in 3 waves, 3 environments"), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("ok: 10 apps in 3 waves, 3 environments"), "{}", stdout(&out));
 }
 
 #[test]
@@ -49,6 +49,7 @@ fn plan_json_follows_the_contract() {
             "karpenter",
             "keda",
             "secrets-store-csi-driver",
+            "tidegate",
             "kube-prometheus-stack",
             "loki",
             "vault",
@@ -141,6 +142,7 @@ fn a_broken_repository_fails_check_with_every_problem() {
     };
     copy("apps-of-apps");
     copy("overlays");
+    copy("deploy");
     let k = dir.path().join("overlays/qa/frontend/kustomization.yaml");
     let text = std::fs::read_to_string(&k).unwrap();
     std::fs::write(&k, format!("{text}\nsecretGenerator: []\n")).unwrap();

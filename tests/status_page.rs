@@ -17,10 +17,11 @@ use serve_support::{Serve, ServeOptions};
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// The example's apps, wave by wave.
-const APPS: [&str; 9] = [
+const APPS: [&str; 10] = [
     "karpenter",
     "keda",
     "secrets-store-csi-driver",
+    "tidegate",
     "kube-prometheus-stack",
     "loki",
     "vault",

@@ -38,8 +38,16 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, ParseError> {
 
 /// Parses every document of a YAML stream with the given dialect's scalar rules.
 pub fn parse_documents_in(text: &str, dialect: Dialect) -> Result<Vec<Document>, ParseError> {
-    let mut builder =
-        Builder { parser: Parser::new_from_str(text), anchors: HashMap::new(), path: Vec::new(), dialect };
+    // yaml-rust2 adds a line break to a block scalar that runs to the end of an input without
+    // a final one; libyaml (go-yaml, kustomize) does not. Remembered to undo it.
+    let eof_without_break = (!text.is_empty() && !text.ends_with(['\n', '\r'])).then(|| text.chars().count());
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        path: Vec::new(),
+        dialect,
+        eof_without_break,
+    };
     let mut docs = Vec::new();
     loop {
         let (event, mark) = builder.next()?;
@@ -83,6 +91,8 @@ struct Builder<'a> {
     /// Keys (and `[]` for list items) from the document root to the node being built.
     path: Vec<String>,
     dialect: Dialect,
+    /// The input's length in characters when it does not end with a line break.
+    eof_without_break: Option<usize>,
 }
 
 fn error(mark: Marker, message: String) -> ParseError {
@@ -109,7 +119,15 @@ impl Builder<'_> {
 
     fn node(&mut self, event: Event, mark: Marker) -> Result<Value, ParseError> {
         let (value, anchor) = match event {
-            Event::Scalar(text, style, anchor, tag) => {
+            Event::Scalar(mut text, style, anchor, tag) => {
+                if matches!(style, TScalarStyle::Literal | TScalarStyle::Folded) && text.ends_with('\n') {
+                    if let Some(end) = self.eof_without_break {
+                        // The scalar ran to the end of the input when the next event is there.
+                        if self.parser.peek().is_ok_and(|(_, m)| m.index() >= end) {
+                            text.pop();
+                        }
+                    }
+                }
                 let value = if self.in_object_annotations() && tag.is_none() {
                     // kustomize reads metadata.annotations as strings, keeping the text as written.
                     Value::String(if style == TScalarStyle::Folded { fold_quirk(text) } else { text })

@@ -51,9 +51,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Creates, in `dir`, a git repository on branch `main` with one commit holding a copy of the
-/// project's `apps-of-apps/` and `overlays/`.
+/// project's `apps-of-apps/`, `overlays/` and `deploy/` (tidegate's own app).
 pub fn example_repo(dir: &Path) {
-    for sub in ["apps-of-apps", "overlays"] {
+    for sub in ["apps-of-apps", "overlays", "deploy"] {
         copy_dir(&project_root().join(sub), &dir.join(sub));
     }
     git(dir, &["init", "-q", "-b", "main"]);
