@@ -415,7 +415,7 @@ fn the_example_platform_syncs_and_resyncs_without_writes() {
         *m.entry(app_of(r).unwrap()).or_default() += 1;
         m
     });
-    assert_eq!(per_app.len(), 9, "{per_app:?}");
+    assert_eq!(per_app.len(), 10, "{per_app:?}");
     env.fake.clear_requests();
     let again = env.tidegate(&root, &["sync", "--env", "dev", "--wave-timeout", "30s"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
