@@ -487,6 +487,20 @@ fn a_declined_promotion_is_not_reopened_until_someone_asks() {
         Some(&serde_json::json!({"state": "closed"})),
     );
     assert_eq!(code, 200, "{closed}");
+    // A fork's pull request with the same branch name, closed: not ours, nothing changes.
+    let mut fork = pull_request_closed_payload(n + 100, WEB_QA_BRANCH, false);
+    fork["pull_request"]["head"]["repo"]["full_name"] = serde_json::json!("mallory/gitops-fork");
+    let before = h.promotion("web", "qa").expect("tracked")["updated_at"].as_u64().unwrap_or(0);
+    h.deliver_new("pull_request", &fork);
+    let main = h.main_commit();
+    h.deliver_new("push", &push_payload(&main, &main));
+    // Work is handled in order: once the push's evaluation shows, the fork's close was seen.
+    std::thread::sleep(Duration::from_millis(1100)); // updated_at has a one-second resolution
+    h.deliver_new("push", &push_payload(&main, &main));
+    let still = h.wait("the promotion to be evaluated after the fork's close", LONG, || {
+        h.promotion("web", "qa").filter(|p| p["updated_at"].as_u64().unwrap_or(0) > before)
+    });
+    assert_eq!(still["state"], "Open", "a fork's pull request must not touch the promotion: {still:#}");
     h.deliver_new("pull_request", &pull_request_closed_payload(n, WEB_QA_BRANCH, false));
     // The next reconcile (a push) evaluates the promotion again, and leaves it declined.
     let main = h.main_commit();

@@ -16,9 +16,11 @@ pub struct LiveObservation {
     pub images: Vec<String>,
     /// Every desired object exists, runs the desired spec images, and is healthy.
     pub healthy: bool,
-    /// Since when, as far as the objects tell: the latest time a workload became available
-    /// (a Deployment's `Available`/`Progressing: NewReplicaSetAvailable` condition, a `Ready`
-    /// condition). `None` when no object records it.
+    /// Since when, as far as the workloads tell: the latest time one of them became available
+    /// at its current spec (a Deployment's `Progressing: NewReplicaSetAvailable` or
+    /// `Available` condition, a `Ready` condition). `None` when any workload (an object with a
+    /// pod template) records no such time — a StatefulSet or DaemonSet usually does not —
+    /// because the clock must not be read off an object that did not change.
     pub healthy_since: Option<String>,
     /// The first problem found, for people.
     pub message: Option<String>,
@@ -27,6 +29,7 @@ pub struct LiveObservation {
 /// Looks at every object of `app` (rendered for its environment) in the cluster.
 pub async fn observe_app(cluster: &Cluster, app: &RenderedApp) -> Result<LiveObservation, ClusterError> {
     let mut obs = LiveObservation { healthy: true, ..Default::default() };
+    let mut workload_times: Vec<Option<String>> = Vec::new();
     let problem = |obs: &mut LiveObservation, msg: String| {
         if obs.message.is_none() {
             obs.message = Some(msg);
@@ -58,11 +61,12 @@ pub async fn observe_app(cluster: &Cluster, app: &RenderedApp) -> Result<LiveObs
         if !h.is_healthy() {
             problem(&mut obs, format!("{r} is {}: {}", h.status, h.message));
         }
-        if let Some(t) = available_since(&live) {
-            if obs.healthy_since.as_deref().is_none_or(|cur| t.as_str() > cur) {
-                obs.healthy_since = Some(t);
-            }
+        if !want.is_empty() {
+            workload_times.push(available_since(&live));
         }
+    }
+    if workload_times.iter().all(Option::is_some) {
+        obs.healthy_since = workload_times.into_iter().flatten().max();
     }
     obs.images.sort();
     obs.images.dedup();

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 use super::Bot;
 use super::evaluate::Request;
 use crate::chatops::{self, Command, Names, Permission};
-use crate::github::Reaction;
 use crate::webhook::IssueComment;
 
 impl Bot {
@@ -20,10 +19,7 @@ impl Bot {
             tracing::warn!("a /promote comment arrived but GitHub is not configured; ignored");
             return;
         };
-        // Acknowledge at once: the person sees the bot is on it.
-        if let Err(e) = gh.react(c.comment_id, Reaction::Eyes).await {
-            tracing::warn!(error = %e, "failed to react to the comment");
-        }
+        // The 👀 reaction was sent at intake (BotHandle::comment).
         let reply = self.answer(&c).await;
         if let Err(e) = gh.comment(c.number, &reply).await {
             tracing::warn!(error = %e, "failed to answer the comment");

@@ -30,6 +30,9 @@ use crate::source::Snapshot;
 use crate::webhook::IssueComment;
 use evaluate::{Evaluation, PrContext, Request};
 
+/// How often the open promotion pull requests are listed again from GitHub.
+const PR_REFRESH: Duration = Duration::from_secs(300);
+
 /// Work for the bot.
 #[derive(Debug)]
 pub enum Work {
@@ -39,6 +42,9 @@ pub enum Work {
     Reconciled {
         /// The environment.
         env: String,
+        /// This instance leads: it opens automatic promotions. A follower only retries the
+        /// requests people made to it.
+        auto: bool,
     },
     /// A comment on an issue or pull request (maybe a `/promote`).
     Comment(IssueComment),
@@ -57,6 +63,20 @@ pub enum Work {
 #[derive(Debug, Clone)]
 pub struct BotHandle {
     tx: mpsc::Sender<Work>,
+    /// For the 👀 reaction, sent at once rather than behind the queue.
+    github: Option<GitHub>,
+    bot_login: Option<String>,
+    enabled: bool,
+}
+
+/// What became of a comment handed to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommentIntake {
+    /// Queued; the 👀 reaction is on its way.
+    Queued,
+    /// Not a command for the bot (an edit, a bot's comment, no `/promote` line): dropped here,
+    /// so that the queue only ever holds work.
+    Ignored(String),
 }
 
 /// The queue is full: the bot is far behind.
@@ -68,6 +88,28 @@ impl BotHandle {
     /// Enqueues without waiting.
     pub fn send(&self, work: Work) -> Result<(), QueueFull> {
         self.tx.try_send(work).map_err(|_| QueueFull)
+    }
+
+    /// Hands a comment to the bot: comments that are not commands are dropped at once (the
+    /// check is pure); a command is queued and acknowledged with a 👀 reaction right away, on
+    /// its own task — the person sees it even while the queue is busy.
+    pub fn comment(&self, c: IssueComment) -> Result<CommentIntake, QueueFull> {
+        if !self.enabled || self.github.is_none() {
+            return Ok(CommentIntake::Ignored("the promotion bot does not open pull requests here".into()));
+        }
+        if let Err(why) = crate::chatops::is_actionable(&c, self.bot_login.as_deref()) {
+            return Ok(CommentIntake::Ignored(why.to_string()));
+        }
+        let id = c.comment_id;
+        self.send(Work::Comment(c))?;
+        if let Some(gh) = self.github.clone() {
+            tokio::spawn(async move {
+                if let Err(e) = gh.react(id, crate::github::Reaction::Eyes).await {
+                    tracing::warn!(error = %e, comment = id, "failed to react to the comment");
+                }
+            });
+        }
+        Ok(CommentIntake::Queued)
     }
 }
 
@@ -99,8 +141,9 @@ struct Tracked {
     pr: Option<PullRef>,
     /// The target versions the open pull request carries.
     pr_versions: Option<String>,
-    /// A person's request that is still waiting (window, soak…), with the issue to answer on.
-    request: Option<(String, u64)>,
+    /// A person's request that is still waiting (window, soak…): who, the issue to answer on,
+    /// and the versions they asked for — a request approves those versions only.
+    request: Option<(String, u64, String)>,
     /// When to evaluate again.
     retry_at: Option<DateTime<Utc>>,
     /// The last commit status posted for a blocked or waiting promotion, to post only changes.
@@ -117,13 +160,17 @@ pub struct Bot {
     snapshot: Option<Snapshot>,
     model: Option<(String, Arc<Repository>, Arc<Policy>)>,
     tracked: BTreeMap<(String, String), Tracked>,
-    prs_loaded: bool,
+    /// When the open promotion pull requests were last listed from GitHub.
+    prs_loaded: Option<std::time::Instant>,
 }
 
 /// Starts the bot on its own task; it stops when `shutdown` turns true.
 pub fn spawn(cfg: BotConfig, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> BotHandle {
-    let (tx, mut rx) = mpsc::channel::<Work>(10_000);
-    let mut bot = Bot { cfg, shared, snapshot: None, model: None, tracked: BTreeMap::new(), prs_loaded: false };
+    // Bounded: comments are filtered before they are queued, and a reconcile or a snapshot is
+    // a few bytes; a full queue answers the webhook with 503 so GitHub shows the failure.
+    let (tx, mut rx) = mpsc::channel::<Work>(1_000);
+    let handle = BotHandle { tx, github: cfg.github.clone(), bot_login: cfg.bot_login.clone(), enabled: cfg.enabled };
+    let mut bot = Bot { cfg, shared, snapshot: None, model: None, tracked: BTreeMap::new(), prs_loaded: None };
     tokio::spawn(async move {
         loop {
             let wait = bot.next_retry().map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO));
@@ -140,7 +187,7 @@ pub fn spawn(cfg: BotConfig, shared: Arc<Shared>, mut shutdown: watch::Receiver<
             }
         }
     });
-    BotHandle { tx }
+    handle
 }
 
 async fn sleep_opt(d: Option<Duration>) {
@@ -160,7 +207,7 @@ impl Bot {
         let calls_before = self.api_calls();
         match work {
             Work::Snapshot(s) => self.snapshot = Some(s),
-            Work::Reconciled { env } => self.reconciled(&env).await,
+            Work::Reconciled { env, auto } => self.reconciled(&env, auto).await,
             Work::Comment(c) => self.comment(c).await,
             Work::PullRequestClosed { number, head_ref, merged } => self.pull_request_closed(number, &head_ref, merged),
         }
@@ -196,9 +243,11 @@ impl Bot {
         Ok((snap, repo, policy))
     }
 
-    /// Learns the open promotion pull requests once (after a restart they are still there).
+    /// Learns the open promotion pull requests (after a restart they are still there; a
+    /// replica or `tidegate promote` may have opened some): at start, then at most every
+    /// [`PR_REFRESH`], so that obsolete ones are closed whoever opened them.
     async fn load_prs(&mut self, policy: &Policy, repo: &Repository) {
-        if self.prs_loaded {
+        if self.prs_loaded.is_some_and(|t| t.elapsed() < PR_REFRESH) {
             return;
         }
         let Some(gh) = self.cfg.github.clone() else { return };
@@ -207,13 +256,28 @@ impl Bot {
                 for app in &repo.apps {
                     for target in policy.pipeline() {
                         let branch = crate::promote::pr::branch_name(&app.name, target);
-                        if let Some(pr) = prs.iter().find(|p| p.head_ref == branch) {
-                            let t = self.tracked.entry((app.name.clone(), target.clone())).or_default();
-                            t.pr = Some(pr.clone());
+                        let open = prs.iter().find(|p| p.head_ref == branch);
+                        let key = (app.name.clone(), target.clone());
+                        match open {
+                            Some(pr) => {
+                                let t = self.tracked.entry(key).or_default();
+                                if t.pr.as_ref().is_none_or(|known| known.number != pr.number) {
+                                    t.pr = Some(pr.clone());
+                                    t.pr_versions = None;
+                                }
+                            }
+                            // Closed while no webhook told us.
+                            None => {
+                                if let Some(t) = self.tracked.get_mut(&key) {
+                                    t.pr = None;
+                                    t.pr_versions = None;
+                                    t.status.pr_url = None;
+                                }
+                            }
                         }
                     }
                 }
-                self.prs_loaded = true;
+                self.prs_loaded = Some(std::time::Instant::now());
             }
             Err(e) => tracing::warn!(error = %e, "failed to list open promotion pull requests; will retry"),
         }
@@ -248,7 +312,7 @@ impl Bot {
     }
 
     /// After a reconcile of `env`: automatic promotions out of it.
-    async fn reconciled(&mut self, env: &str) {
+    async fn reconciled(&mut self, env: &str, leader: bool) {
         let (snap, repo, policy) = match self.model() {
             Ok(m) => m,
             Err(e) => {
@@ -266,12 +330,12 @@ impl Bot {
         for (app, target) in apps {
             let key = (app.clone(), target.clone());
             let request = self.tracked.get(&key).and_then(|t| t.request.clone());
-            let auto = policy.mode(&app, &target) == Mode::Auto;
+            let auto = leader && policy.mode(&app, &target) == Mode::Auto;
             let req = Request {
                 app,
                 from: env.to_string(),
                 to: target.clone(),
-                requested_by: request.as_ref().map(|(who, _)| who.clone()),
+                requested_by: request.as_ref().map(|(who, _, _)| who.clone()),
             };
             // Manual promotions without a request are evaluated for the status page only.
             let may_open = auto || request.is_some();
@@ -305,7 +369,7 @@ impl Bot {
             }
             let Some(from) = policy.previous_env_for(&app, &target).map(str::to_string) else { continue };
             let auto = policy.mode(&app, &target) == Mode::Auto;
-            let req = Request { app, from, to: target, requested_by: t.request.as_ref().map(|(w, _)| w.clone()) };
+            let req = Request { app, from, to: target, requested_by: t.request.as_ref().map(|(w, _, _)| w.clone()) };
             let may_open = auto || t.request.is_some();
             // As after a reconcile: no reply is posted here, so `promote` tells the requester.
             self.promote(&snap, &repo, &policy, &req, may_open, None).await;
@@ -321,11 +385,17 @@ impl Bot {
         if !managed {
             return None;
         }
-        let revision = st.environments.get(env).and_then(|e| e.revision.clone());
+        let env_status = st.environments.get(env)?;
+        let revision = env_status.revision.clone();
         let e = st.apps.iter().find(|a| a.name == app)?.environments.get(env)?;
+        // `images` are what the repository wants now; `healthy_images` what was last seen
+        // synced and healthy. While a sync rolls a new tag out, they differ: nothing is
+        // observed at the new tag yet, whatever the previous reconcile said.
+        let observed = e.sync == "Synced" && e.healthy_since.is_some() && e.healthy_images == e.images;
+        let syncing = env_status.state == "Syncing";
         Some(SourceObservation {
-            synced_images: if e.sync == "Synced" { e.images.clone() } else { Vec::new() },
-            healthy: e.health == "Healthy",
+            synced_images: if observed && !syncing { e.images.clone() } else { Vec::new() },
+            healthy: observed && !syncing && e.health == "Healthy",
             healthy_since: e.healthy_since.and_then(|s| Utc.timestamp_opt(s as i64, 0).single()),
             sync: e.sync.clone(),
             message: e.message.clone(),
@@ -354,14 +424,45 @@ impl Bot {
         let eval = match eval {
             Ok(e) => e,
             Err(e) => {
-                metrics.promotion(&req.app, &req.to, "failed");
-                let t = self.tracked.entry(key).or_default();
-                t.status = status_of(req, "Failed", e.to_string(), None, t);
+                // A person's invalid request (e.g. a step that skips an environment) is answered,
+                // not recorded: it must not hide the promotion's real state.
+                if reply_to.is_none() {
+                    metrics.promotion(&req.app, &req.to, "failed");
+                    let t = self.tracked.entry(key).or_default();
+                    t.status = status_of(req, "Failed", e.to_string(), None, t);
+                }
                 return format!("❌ **{} → {}**: {e}", req.app, req.to);
             }
         };
         if eval.plan.is_noop() {
             return self.nothing_to_do(req, &eval).await;
+        }
+        // A remembered request (no reply being written now) approves the versions the person
+        // asked for, not whatever the source pins by now.
+        let stale = reply_to.is_none()
+            && self
+                .tracked
+                .get(&key)
+                .and_then(|t| t.request.as_ref())
+                .is_some_and(|(_, _, v)| *v != eval.target_versions());
+        if stale {
+            let (who, issue, asked) = self.tracked.get_mut(&key).and_then(|t| t.request.take()).unwrap_or_default();
+            if let Some(gh) = self.cfg.github.clone().filter(|_| self.cfg.enabled) {
+                let note = format!(
+                    "@{who} {} moved on since you asked (`{asked}`; now `{}`): your `/promote {} to {}` no longer applies — ask again to promote what {} runs now.",
+                    req.from,
+                    eval.target_versions(),
+                    req.app,
+                    req.to,
+                    req.from
+                );
+                if let Err(e) = gh.comment(issue, &note).await {
+                    tracing::warn!(error = %e, issue, "failed to tell the requester that the versions changed");
+                }
+            }
+            let auto = policy.mode(&req.app, &req.to) == Mode::Auto;
+            let anonymous = Request { requested_by: None, ..req.clone() };
+            return Box::pin(self.promote(snap, repo, policy, &anonymous, auto, None)).await;
         }
         let report = eval.gates.clone().unwrap_or_default();
         let t = self.tracked.entry(key.clone()).or_default();
@@ -370,6 +471,7 @@ impl Bot {
             .iter()
             .map(|r| GateStatus { gate: r.gate.clone(), outcome: r.outcome.to_string(), evidence: r.evidence.clone() })
             .collect();
+        let mut superseded: Option<(String, u64)> = None;
         if !eval.ready() {
             let failed = report.failed().is_some();
             let (state, outcome) = if failed { ("Blocked", "blocked") } else { ("Waiting", "waiting") };
@@ -384,15 +486,22 @@ impl Bot {
             });
             if let (Some(who), Some(issue)) = (&req.requested_by, reply_to) {
                 if !failed {
-                    t.request = Some((who.clone(), issue));
+                    if let Some((earlier, earlier_issue, _)) = t.request.take() {
+                        if earlier_issue != issue {
+                            superseded = Some((earlier, earlier_issue));
+                        }
+                    }
+                    t.request = Some((who.clone(), issue, eval.target_versions()));
                 }
             }
             t.status = status_of(req, state, report.summary(), eval.target_versions().into(), t);
             t.status.retry_at = t.retry_at.map(|r| r.timestamp().max(0) as u64);
-            let description = report.summary();
-            let post_status = failed && may_open && t.last_status.as_deref() != Some(description.as_str());
+            // Posted once per failing gate (not per measured value: a retried Prometheus gate
+            // would otherwise post a status every minute), on the commit evaluated.
+            let status_key = report.failed().map(|f| format!("{}@{}", f.gate, snap.commit));
+            let post_status = failed && may_open && self.cfg.enabled && t.last_status != status_key;
             if post_status {
-                t.last_status = Some(description.clone());
+                t.last_status = status_key;
             }
             let line = if failed {
                 format!(
@@ -414,13 +523,25 @@ impl Bot {
             // A person's request that waited is now blocked: tell them, and let it go (a
             // failing gate does not pass by waiting; they can ask again).
             let dropped = if failed && reply_to.is_none() { t.request.take() } else { None };
-            if let (Some((who, issue)), Some(gh)) = (dropped, self.cfg.github.clone()) {
+            if let (Some((who, issue, _)), Some(gh)) = (dropped, self.cfg.github.clone().filter(|_| self.cfg.enabled)) {
                 if let Err(e) = gh.comment(issue, &format!("@{who} {line}")).await {
                     tracing::warn!(error = %e, issue, "failed to tell the requester that the promotion is blocked");
                 }
             }
+            if let (Some((who, issue)), Some(gh)) = (superseded, self.cfg.github.clone().filter(|_| self.cfg.enabled)) {
+                let note = format!(
+                    "@{who} a newer `/promote {} to {}` replaced yours; its answer is on #{}.",
+                    req.app,
+                    req.to,
+                    reply_to.unwrap_or_default()
+                );
+                if let Err(e) = gh.comment(issue, &note).await {
+                    tracing::warn!(error = %e, issue, "failed to tell a requester that a newer request replaced theirs");
+                }
+            }
             if post_status {
-                // Explain on the commit that pinned the tag why it does not move on.
+                // Explain on the tracked commit the promotion was evaluated on why it does not
+                // move on.
                 if let Some(gh) = self.cfg.github.clone() {
                     let mut status = evaluate::gate_status(&report, self.cfg.tidegate_url.as_deref());
                     status.context = format!("tidegate/promote/{}/{}", req.app, req.to);
@@ -431,6 +552,7 @@ impl Bot {
             }
             return line;
         }
+        t.last_status = None;
         if !may_open {
             metrics.promotion(&req.app, &req.to, "waiting");
             t.status = status_of(req, "Waiting", format!("waiting for /promote {} to {}", req.app, req.to), None, t);
@@ -497,7 +619,7 @@ impl Bot {
                     body: String::new(),
                 });
                 t.pr_versions = Some(versions.clone());
-                let answered = t.request.take();
+                let answered = t.request.take().map(|(who, issue, _)| (who, issue));
                 t.status =
                     status_of(req, "Open", format!("pull request #{} is {outcome}", out.number), Some(versions), t);
                 t.status.pr_url = Some(out.url.clone());
@@ -512,7 +634,9 @@ impl Bot {
                 // A person asked earlier and the promotion waited: tell them on their thread.
                 if let Some((who, issue)) = answered {
                     if reply_to != Some(issue) {
-                        let _ = gh.comment(issue, &format!("@{who} {line}")).await;
+                        if let Err(e) = gh.comment(issue, &format!("@{who} {line}")).await {
+                            tracing::warn!(error = %e, issue, "failed to tell the requester that the pull request is open");
+                        }
                     }
                 }
                 line
@@ -536,8 +660,10 @@ impl Bot {
             let still_open = match gh.find_open_pr(&pr.head_ref).await {
                 Ok(open) => open.is_some_and(|o| o.number == pr.number),
                 Err(e) => {
+                    // Kept: the next evaluation tries again.
                     tracing::warn!(error = %e, pr = pr.number, "failed to look up a promotion pull request");
-                    false
+                    self.tracked.insert(key, Tracked { pr: Some(pr), ..Tracked::default() });
+                    return format!("ℹ️ **{} → {}**: nothing to promote, {} already runs it.", req.app, req.to, req.to);
                 }
             };
             if !still_open {
@@ -550,7 +676,8 @@ impl Bot {
             match gh.close_pr(pr.number, &msg).await {
                 Ok(()) => self.shared.metrics.promotion(&req.app, &req.to, "obsolete"),
                 Err(e) => {
-                    tracing::warn!(error = %e, pr = pr.number, "failed to close an obsolete promotion pull request")
+                    tracing::warn!(error = %e, pr = pr.number, "failed to close an obsolete promotion pull request");
+                    self.tracked.insert(key.clone(), Tracked { pr: Some(pr.clone()), ..Tracked::default() });
                 }
             }
         }
@@ -583,9 +710,12 @@ fn status_of(req: &Request, state: &str, reason: String, tag: Option<String>, t:
         state: state.to_string(),
         reason,
         pr_url: t.pr.as_ref().map(|p| p.url.clone()),
-        requested_by: req.requested_by.clone().or_else(|| t.request.as_ref().map(|(w, _)| w.clone())),
+        requested_by: req.requested_by.clone().or_else(|| t.request.as_ref().map(|(w, _, _)| w.clone())),
         gates: t.status.gates.clone(),
         retry_at: t.retry_at.map(|r| r.timestamp().max(0) as u64),
         updated_at: now(),
     }
 }
+
+#[cfg(test)]
+mod tests;

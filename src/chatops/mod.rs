@@ -315,8 +315,9 @@ pub fn help_text() -> String {
 | `/promote help` | this reference |
 
 App and environment names are lowercase (letters, digits and `-`) and must exist in the \
-repository. Promotions need write permission on the repository and still go through a pull \
-request, health gates and promotion windows. Commands inside code blocks or quotes are ignored.
+repository. Promoting needs the repository permission the target environment's policy asks \
+for (`write` unless `apps-of-apps/promotion.yaml` says more, e.g. `maintain` for prod), and still \
+goes through a pull request, health gates and promotion windows. Commands inside code blocks or quotes are ignored.
 "
     .to_owned()
 }

@@ -586,7 +586,7 @@ fn cut(s: &str, max: usize) -> String {
 
 /// A body within [`MAX_BODY_CHARS`], with a note when it had to be cut.
 fn truncate_body(body: &str) -> String {
-    const NOTE: &str = "\n\n… (cut: GitHub allows 65,536 characters; the full text is in tidegate's log)";
+    const NOTE: &str = "\n\n… (cut: GitHub allows 65,536 characters)";
     if body.chars().count() <= MAX_BODY_CHARS {
         return body.to_owned();
     }

@@ -219,14 +219,20 @@ async fn reconcile_once(
         if leader {
             reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
             // Automatic promotions out of this environment (only the leader opens them).
-            tell_bot(Work::Reconciled { env: env.name.clone() });
+            tell_bot(Work::Reconciled { env: env.name.clone(), auto: true });
         } else if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
-            // A follower shows what the repository wants; the leader applies it.
+            // A follower shows what the repository wants and what the cluster runs, read-only;
+            // the leader applies. The promotion bot of a follower answers the /promote comments
+            // that reach it from these observations, and opens nothing by itself.
             record_images(shared, &rendered);
-            let mut st = shared.status.lock().expect("status lock");
-            let e = st.environments.entry(env.name.clone()).or_default();
-            e.state = "Follower".into();
-            e.revision = Some(snapshot.commit.clone());
+            observe_as_follower(env, shared, &rendered, clusters).await;
+            {
+                let mut st = shared.status.lock().expect("status lock");
+                let e = st.environments.entry(env.name.clone()).or_default();
+                e.state = "Follower".into();
+                e.revision = Some(snapshot.commit.clone());
+            }
+            tell_bot(Work::Reconciled { env: env.name.clone(), auto: false });
         }
     }
 }
@@ -433,6 +439,73 @@ async fn reconcile_env(
                     .filter_map(|w| w.failure.as_ref().map(|f| format!("wave {}: {f}", w.name)))
                     .collect();
                 set_env("Failed", Some(why.join("; ")), Some(true));
+            }
+        }
+    }
+}
+
+/// A follower's read-only look at the environment: per app, whether the cluster runs it at the
+/// desired images and healthy, and since when (the same soak clock as the leader's, seeded
+/// from the workloads' conditions).
+async fn observe_as_follower(
+    env: &EnvConfig,
+    shared: &Shared,
+    rendered: &RenderedEnv,
+    clusters: &mut HashMap<String, Arc<Cluster>>,
+) {
+    let cluster = match clusters.get(&env.name) {
+        Some(c) => Arc::clone(c),
+        None => match Cluster::connect(env.context.as_deref()).await {
+            Ok(c) => {
+                let c = Arc::new(c);
+                clusters.insert(env.name.clone(), Arc::clone(&c));
+                c
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, env = %env.name, "follower: cluster unreachable; nothing observed");
+                let mut st = shared.status.lock().expect("status lock");
+                for a in st.apps.iter_mut() {
+                    if let Some(s) = a.environments.get_mut(&env.name) {
+                        s.health = "Unknown".into();
+                        s.healthy_since = None;
+                    }
+                }
+                return;
+            }
+        },
+    };
+    for app in rendered.waves.iter().flat_map(|w| &w.apps) {
+        let observed = crate::apply::observe::observe_app(&cluster, app).await;
+        let mut st = shared.status.lock().expect("status lock");
+        let Some(s) = st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&env.name))
+        else {
+            continue;
+        };
+        match observed {
+            Ok(o) if o.healthy => {
+                s.sync = "Synced".into();
+                s.health = HealthStatus::Healthy.to_string();
+                s.message = None;
+                if s.healthy_since.is_none() || s.healthy_images != s.images {
+                    let since = o
+                        .healthy_since
+                        .as_deref()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| (t.timestamp().max(0) as u64).min(now()));
+                    s.healthy_since = Some(since.unwrap_or_else(now));
+                    s.healthy_images = s.images.clone();
+                }
+            }
+            Ok(o) => {
+                s.sync = "OutOfSync".into();
+                s.health = "Progressing".into();
+                s.message = o.message;
+                s.healthy_since = None;
+            }
+            Err(e) => {
+                s.health = "Unknown".into();
+                s.message = Some(e.to_string());
+                s.healthy_since = None;
             }
         }
     }

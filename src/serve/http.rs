@@ -96,7 +96,8 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
         Event::Ping { .. } => (StatusCode::OK, "accepted", "pong".to_string()),
         Event::Push(p) if same_repo(&p.repository) && p.git_ref == tracked && !p.deleted => {
             s.wake.notify_one();
-            (StatusCode::ACCEPTED, "accepted", format!("reconcile of {} queued", &p.after[..p.after.len().min(12)]))
+            let short: String = p.after.chars().take(12).collect();
+            (StatusCode::ACCEPTED, "accepted", format!("reconcile of {short} queued"))
         }
         Event::PullRequest(pr)
             if same_repo(&pr.repository) && pr.action == "closed" && pr.merged && pr.base_ref == s.branch =>
@@ -107,15 +108,26 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
         }
         Event::IssueComment(c) if same_repo(&c.repository) => match &s.bot {
             // ChatOps (/promote) is handled by the promotion bot, on its own queue.
-            Some(bot) => match bot.send(crate::bot::Work::Comment(c.clone())) {
-                Ok(()) => (StatusCode::ACCEPTED, "accepted", format!("comment {} queued", c.comment_id)),
-                Err(e) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string()),
+            Some(bot) => match bot.comment(c.clone()) {
+                Ok(crate::bot::CommentIntake::Queued) => {
+                    (StatusCode::ACCEPTED, "accepted", format!("comment {} queued", c.comment_id))
+                }
+                Ok(crate::bot::CommentIntake::Ignored(why)) => (StatusCode::ACCEPTED, "ignored", why),
+                Err(e) => {
+                    // Not done: a redelivery (same id) must be able to try again.
+                    s.deliveries.forget(&delivery);
+                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+                }
             },
             None => (StatusCode::ACCEPTED, "ignored", "the promotion bot is off".to_string()),
         },
         Event::PullRequest(pr) if same_repo(&pr.repository) && pr.action == "closed" => {
-            tell_bot_closed(&s, pr);
-            (StatusCode::ACCEPTED, "accepted", format!("pull request #{} closed", pr.number))
+            if tell_bot_closed(&s, pr) {
+                (StatusCode::ACCEPTED, "accepted", format!("pull request #{} closed", pr.number))
+            } else {
+                s.deliveries.forget(&delivery);
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the promotion bot's queue is full".to_string())
+            }
         }
         other => (StatusCode::ACCEPTED, "ignored", format!("{} event ignored", other.name())),
     };
@@ -123,13 +135,22 @@ async fn webhook(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Resul
     text(code, message)
 }
 
-/// A closed promotion pull request is forgotten by the bot (merged or declined).
-fn tell_bot_closed(s: &AppState, pr: &webhook::PullRequest) {
-    if let Some(bot) = &s.bot {
-        let work =
-            crate::bot::Work::PullRequestClosed { number: pr.number, head_ref: pr.head_ref.clone(), merged: pr.merged };
-        if bot.send(work).is_err() {
+/// A closed promotion pull request is forgotten by the bot (merged or declined). Only pull
+/// requests whose head branch is in the repository itself count: a fork's branch may carry
+/// the same name. False when the bot's queue is full.
+fn tell_bot_closed(s: &AppState, pr: &webhook::PullRequest) -> bool {
+    let Some(bot) = &s.bot else { return true };
+    let same_repo = pr.head_repository.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&pr.repository));
+    if !same_repo || !pr.head_ref.starts_with("tidegate/promote/") {
+        return true;
+    }
+    let work =
+        crate::bot::Work::PullRequestClosed { number: pr.number, head_ref: pr.head_ref.clone(), merged: pr.merged };
+    match bot.send(work) {
+        Ok(()) => true,
+        Err(_) => {
             tracing::warn!(pr = pr.number, "promotion bot queue full; the closed pull request is noticed later");
+            false
         }
     }
 }

@@ -127,6 +127,9 @@ pub struct PullRequest {
     pub base_ref: String,
     /// Source branch.
     pub head_ref: String,
+    /// `owner/name` of the repository the source branch is in (a fork's, for a fork); `None`
+    /// when the fork was deleted.
+    pub head_repository: Option<String>,
 }
 
 /// A comment on an issue or a pull request.
@@ -222,6 +225,7 @@ pub fn parse(event: &str, content_type: Option<&str>, body: &[u8]) -> Result<Eve
             merged: json.pointer("/pull_request/merged").and_then(Value::as_bool).unwrap_or(false),
             base_ref: s("/pull_request/base/ref").ok_or_else(|| missing("pull_request.base.ref"))?,
             head_ref: s("/pull_request/head/ref").ok_or_else(|| missing("pull_request.head.ref"))?,
+            head_repository: s("/pull_request/head/repo/full_name"),
         }),
         "issue_comment" => Event::IssueComment(IssueComment {
             repository: repo()?,
@@ -231,7 +235,8 @@ pub fn parse(event: &str, content_type: Option<&str>, body: &[u8]) -> Result<Eve
             comment_id: json.pointer("/comment/id").and_then(Value::as_u64).ok_or_else(|| missing("comment.id"))?,
             body: s("/comment/body").unwrap_or_default(),
             author: s("/comment/user/login").ok_or_else(|| missing("comment.user.login"))?,
-            author_type: s("/comment/user/type").unwrap_or_else(|| "User".into()),
+            // Unknown authors are not people: never acted on.
+            author_type: s("/comment/user/type").unwrap_or_else(|| "Unknown".into()),
         }),
         other => Event::Ignored { event: other.to_string() },
     })
@@ -248,6 +253,16 @@ impl Deliveries {
     /// Remembers up to `capacity` ids (oldest forgotten first).
     pub fn new(capacity: usize) -> Deliveries {
         Deliveries { inner: Mutex::new((HashSet::new(), VecDeque::new())), capacity: capacity.max(1) }
+    }
+
+    /// Forgets an id, so that a redelivery is processed: for a delivery that could not be
+    /// queued.
+    pub fn forget(&self, id: &str) {
+        let mut guard = self.inner.lock().expect("deliveries lock");
+        let (set, order) = &mut *guard;
+        if set.remove(id) {
+            order.retain(|x| x != id);
+        }
     }
 
     /// True the first time an id is seen; false for a repeat.

@@ -95,3 +95,14 @@ fn deliveries_are_remembered_with_a_bound() {
     assert!(d.first_time("c"));
     assert!(d.first_time("a"), "the oldest id is forgotten past the capacity");
 }
+
+#[test]
+fn a_delivery_that_could_not_be_queued_is_forgotten_so_a_redelivery_works() {
+    let d = Deliveries::new(10);
+    assert!(d.first_time("a"));
+    assert!(d.first_time("b"));
+    d.forget("a");
+    assert!(d.first_time("a"), "a redelivery of a delivery that was not queued is processed");
+    assert!(!d.first_time("b"));
+    d.forget("never-seen");
+}

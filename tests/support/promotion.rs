@@ -177,6 +177,8 @@ pub fn pull_request_closed_payload(number: u64, head: &str, merged: bool) -> Val
     set(&mut v, "/pull_request/state", json!("closed"));
     set(&mut v, "/pull_request/merged", json!(merged));
     set(&mut v, "/pull_request/head/ref", json!(head));
+    // The promotion branch lives in the repository itself (not in a fork).
+    set(&mut v, "/pull_request/head/repo/full_name", json!(REPO));
     set(&mut v, "/pull_request/base/ref", json!("main"));
     v
 }
