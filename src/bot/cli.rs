@@ -176,7 +176,7 @@ pub fn report(eval: &Evaluation) -> String {
 /// Who runs the command, for the pull request body and the approval gate.
 fn requester() -> String {
     let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "someone".into());
-    format!("{user} (command line)")
+    format!("`tidegate promote` run by {user}")
 }
 
 /// Observes the app in the source environment's cluster; an unreachable cluster becomes an

@@ -100,12 +100,23 @@ pub fn soak(soak: Duration, input: &GateInput<'_>) -> GateResult {
 pub fn approval(require_approval: bool, input: &GateInput<'_>) -> GateResult {
     const GATE: &str = "approval";
     let (app, target) = (input.app, input.target_env);
+    // `@login` for a GitHub login; anything else (the command line's requester) as written,
+    // so that it never mentions a stranger.
+    let person = |who: &str| {
+        let login = !who.is_empty()
+            && who.len() <= 39
+            && !who.starts_with('-')
+            && who.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if login { format!("@{who}") } else { who.to_string() }
+    };
     match (require_approval, input.requested_by) {
         (false, Some(who)) => {
-            result(GATE, Outcome::Passed, format!("not required for {target}; requested by @{who}"), None)
+            result(GATE, Outcome::Passed, format!("not required for {target}; requested by {}", person(who)), None)
         }
         (false, None) => result(GATE, Outcome::Passed, format!("not required for {target}"), None),
-        (true, Some(who)) => result(GATE, Outcome::Passed, format!("@{who} asked: /promote {app} to {target}"), None),
+        (true, Some(who)) => {
+            result(GATE, Outcome::Passed, format!("{} asked: /promote {app} to {target}", person(who)), None)
+        }
         (true, None) => result(GATE, Outcome::Waiting, format!("waiting for /promote {app} to {target}"), None),
     }
 }
