@@ -164,14 +164,19 @@ pub struct Bot {
     prs_loaded: Option<std::time::Instant>,
 }
 
-/// Starts the bot on its own task; it stops when `shutdown` turns true.
-pub fn spawn(cfg: BotConfig, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) -> BotHandle {
+/// Starts the bot on its own task; it stops when `shutdown` turns true, after the work item in
+/// hand (await the returned task to let it finish).
+pub fn spawn(
+    cfg: BotConfig,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> (BotHandle, tokio::task::JoinHandle<()>) {
     // Bounded: comments are filtered before they are queued, and a reconcile or a snapshot is
     // a few bytes; a full queue answers the webhook with 503 so GitHub shows the failure.
     let (tx, mut rx) = mpsc::channel::<Work>(1_000);
     let handle = BotHandle { tx, github: cfg.github.clone(), bot_login: cfg.bot_login.clone(), enabled: cfg.enabled };
     let mut bot = Bot { cfg, shared, snapshot: None, model: None, tracked: BTreeMap::new(), prs_loaded: None };
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
             let wait = bot.next_retry().map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO));
             tokio::select! {
@@ -187,7 +192,7 @@ pub fn spawn(cfg: BotConfig, shared: Arc<Shared>, mut shutdown: watch::Receiver<
             }
         }
     });
-    handle
+    (handle, task)
 }
 
 async fn sleep_opt(d: Option<Duration>) {

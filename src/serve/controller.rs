@@ -321,19 +321,12 @@ async fn reconcile_env(
         }
     };
     record_images(shared, &rendered);
-    let cluster = match clusters.get(&env.name) {
-        Some(c) => Arc::clone(c),
-        None => match Cluster::connect(env.context.as_deref()).await {
-            Ok(c) => {
-                let c = Arc::new(c);
-                clusters.insert(env.name.clone(), Arc::clone(&c));
-                c
-            }
-            Err(e) => {
-                set_env("Failed", Some(e.to_string()), Some(false));
-                return;
-            }
-        },
+    let cluster = match cluster_of(env, clusters).await {
+        Ok(c) => c,
+        Err(e) => {
+            set_env("Failed", Some(e.to_string()), Some(false));
+            return;
+        }
     };
     set_env("Syncing", None, None);
     let opts = SyncOptions {
@@ -444,6 +437,19 @@ async fn reconcile_env(
     }
 }
 
+/// The environment's cluster client, connected once and kept.
+async fn cluster_of(
+    env: &EnvConfig,
+    clusters: &mut HashMap<String, Arc<Cluster>>,
+) -> Result<Arc<Cluster>, crate::apply::ClusterError> {
+    if let Some(c) = clusters.get(&env.name) {
+        return Ok(Arc::clone(c));
+    }
+    let c = Arc::new(Cluster::connect(env.context.as_deref()).await?);
+    clusters.insert(env.name.clone(), Arc::clone(&c));
+    Ok(c)
+}
+
 /// A follower's read-only look at the environment: per app, whether the cluster runs it at the
 /// desired images and healthy, and since when (the same soak clock as the leader's, seeded
 /// from the workloads' conditions).
@@ -453,26 +459,19 @@ async fn observe_as_follower(
     rendered: &RenderedEnv,
     clusters: &mut HashMap<String, Arc<Cluster>>,
 ) {
-    let cluster = match clusters.get(&env.name) {
-        Some(c) => Arc::clone(c),
-        None => match Cluster::connect(env.context.as_deref()).await {
-            Ok(c) => {
-                let c = Arc::new(c);
-                clusters.insert(env.name.clone(), Arc::clone(&c));
-                c
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, env = %env.name, "follower: cluster unreachable; nothing observed");
-                let mut st = shared.status.lock().expect("status lock");
-                for a in st.apps.iter_mut() {
-                    if let Some(s) = a.environments.get_mut(&env.name) {
-                        s.health = "Unknown".into();
-                        s.healthy_since = None;
-                    }
+    let cluster = match cluster_of(env, clusters).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, env = %env.name, "follower: cluster unreachable; nothing observed");
+            let mut st = shared.status.lock().expect("status lock");
+            for a in st.apps.iter_mut() {
+                if let Some(s) = a.environments.get_mut(&env.name) {
+                    s.health = "Unknown".into();
+                    s.healthy_since = None;
                 }
-                return;
             }
-        },
+            return;
+        }
     };
     for app in rendered.waves.iter().flat_map(|w| &w.apps) {
         let observed = crate::apply::observe::observe_app(&cluster, app).await;

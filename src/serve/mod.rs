@@ -57,7 +57,7 @@ fn start_bot(
     repository: Option<String>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
-) -> Result<crate::bot::BotHandle, ServeError> {
+) -> Result<(crate::bot::BotHandle, tokio::task::JoinHandle<()>), ServeError> {
     use crate::github::{Auth, GitHub, GitHubSettings};
     let auth = match (&cfg.github.app, &cfg.github.token) {
         (Some(app), _) => Some(Auth::App {
@@ -125,7 +125,7 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = watch::channel(false);
     let repository = cfg.github.repository.clone().or_else(|| github_repository(&cfg.repo.url));
-    let bot = start_bot(&cfg, repository.clone(), Arc::clone(&shared), stop_rx.clone())?;
+    let (bot, bot_task) = start_bot(&cfg, repository.clone(), Arc::clone(&shared), stop_rx.clone())?;
     let app = Arc::new(http::AppState {
         shared: Arc::clone(&shared),
         secrets: cfg.webhook_secrets.clone(),
@@ -168,6 +168,11 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         tracing::error!(error = %e, "server error");
     }
     let _ = loop_handle.await;
+    // The promotion in hand (a pull request being written) is finished, within reason: the
+    // adapter's writes resume safely after a restart anyway.
+    if tokio::time::timeout(std::time::Duration::from_secs(30), bot_task).await.is_err() {
+        tracing::warn!("the promotion bot did not stop within 30 s; leaving it");
+    }
     Ok(())
 }
 
