@@ -224,7 +224,7 @@ fn check_clean(root: &Path, eval: &Evaluation) -> Result<(), PromoteCliError> {
         .map_err(|e| PromoteCliError::Usage(format!("cannot read HEAD of {}: {}", root.display(), e.message())))?;
     for edit in &eval.plan.edits {
         let committed = head.get_path(Path::new(edit.path.as_str())).ok().map(|e| e.id().to_string());
-        if committed.as_deref() != Some(evaluate::git_blob_id(edit.before.as_bytes()).as_str()) {
+        if committed.as_deref() != Some(crate::github::git_blob_id(edit.before.as_bytes()).as_str()) {
             return Err(PromoteCliError::Usage(format!(
                 "{} differs from HEAD: commit or stash your changes first (the pull request is made from HEAD)",
                 edit.path

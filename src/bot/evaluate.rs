@@ -101,7 +101,8 @@ pub fn evidence(report: &GateReport) -> Vec<EvidenceLine> {
 }
 
 /// The combined gate status for a commit: success when every gate passed, failure when one
-/// failed, pending while some wait.
+/// failed, pending while some wait. The adapter cuts the description to GitHub's 140
+/// characters.
 pub fn gate_status(report: &GateReport, target_url: Option<&str>) -> CommitStatus {
     let state = if report.passed() {
         StatusState::Success
@@ -113,7 +114,7 @@ pub fn gate_status(report: &GateReport, target_url: Option<&str>) -> CommitStatu
     CommitStatus {
         context: GATES_CONTEXT.to_string(),
         state,
-        description: truncate(&report.summary(), 140),
+        description: report.summary(),
         target_url: target_url.map(str::to_string),
     }
 }
@@ -154,7 +155,7 @@ pub fn pull_request(eval: &Evaluation, policy: &Policy, ctx: &PrContext, request
             .map(|e| FileChange {
                 path: e.path.to_string(),
                 content: e.after.clone(),
-                base_blob_sha: Some(git_blob_id(e.before.as_bytes())),
+                base_blob_sha: Some(crate::github::git_blob_id(e.before.as_bytes())),
             })
             .collect(),
         commit_message: pr::commit_message(plan),
@@ -163,21 +164,6 @@ pub fn pull_request(eval: &Evaluation, policy: &Policy, ctx: &PrContext, request
         labels: policy.labels().to_vec(),
         statuses: vec![gate_status(&report, ctx.tidegate_url.as_deref())],
     }
-}
-
-/// The git blob id of `content` (what GitHub's contents API calls the file's `sha`).
-pub fn git_blob_id(content: &[u8]) -> String {
-    git2::Oid::hash_object(git2::ObjectType::Blob, content).map(|o| o.to_string()).unwrap_or_default()
-}
-
-/// Cuts `s` to at most `max` characters, ending with `…` when cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// A readable block of gate results, one per line: `  passed   soak   healthy for 12m (≥ 10m)`.
@@ -216,12 +202,6 @@ mod tests {
     }
 
     #[test]
-    fn blob_ids_are_git_blob_ids() {
-        // `printf 'hello\n' | git hash-object --stdin`
-        assert_eq!(git_blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
-    }
-
-    #[test]
     fn gate_status_follows_the_report() {
         let passed = GateReport { results: vec![result("soak", Outcome::Passed)] };
         assert_eq!(gate_status(&passed, None).state, StatusState::Success);
@@ -233,14 +213,5 @@ mod tests {
         assert_eq!(s.state, StatusState::Failure);
         assert!(s.description.contains("prometheus/x"), "{}", s.description);
         assert_eq!(s.context, GATES_CONTEXT);
-    }
-
-    #[test]
-    fn descriptions_fit_githubs_limit() {
-        let long = "x".repeat(500);
-        let t = truncate(&long, 140);
-        assert_eq!(t.chars().count(), 140);
-        assert!(t.ends_with('…'));
-        assert_eq!(truncate("short", 140), "short");
     }
 }

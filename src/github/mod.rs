@@ -574,6 +574,12 @@ fn comment_ref(v: &Value) -> Option<CommentRef> {
 }
 
 /// At most `max` characters, cut at a character boundary, ending in `…` when cut.
+/// The git blob id of `content`: what GitHub's contents API calls a file's `sha`, and what a
+/// [`FileChange::base_blob_sha`] holds.
+pub fn git_blob_id(content: &[u8]) -> String {
+    git2::Oid::hash_object(git2::ObjectType::Blob, content).map(|o| o.to_string()).unwrap_or_default()
+}
+
 fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_owned(),

@@ -135,3 +135,9 @@ fn fork_pull_requests_are_not_ours() {
     assert_eq!(pull.pr.body, "");
     assert_eq!(pull.labels, ["promotion"]);
 }
+
+#[test]
+fn blob_ids_are_git_blob_ids() {
+    // `printf 'hello\n' | git hash-object --stdin`
+    assert_eq!(git_blob_id(b"hello\n"), "ce013625030ba8dba906f756967f9e9ca394464a");
+}

@@ -142,15 +142,10 @@ fn check(pr: &PromotionPr) -> Result<(), GitHubError> {
             return Err(invalid(format!("the file path {:?} is not a relative path inside the repository", f.path)));
         }
     }
-    if pr.files.iter().all(|f| f.base_blob_sha.as_deref() == Some(blob_sha(&f.content).as_str())) {
+    if pr.files.iter().all(|f| f.base_blob_sha.as_deref() == Some(super::git_blob_id(f.content.as_bytes()).as_str())) {
         return Err(invalid("every file already has this content at the base commit".into()));
     }
     Ok(())
-}
-
-/// The git blob id of a content.
-fn blob_sha(content: &str) -> String {
-    git2::Oid::hash_object(git2::ObjectType::Blob, content.as_bytes()).map(|o| o.to_string()).unwrap_or_default()
 }
 
 /// Step 1. `true`: the branch was created at `base_commit`; `false`: it existed.
@@ -305,7 +300,8 @@ pub(super) struct Memo {
 }
 
 fn wanted_files(pr: &PromotionPr) -> Vec<(String, String)> {
-    let mut files: Vec<(String, String)> = pr.files.iter().map(|f| (f.path.clone(), blob_sha(&f.content))).collect();
+    let mut files: Vec<(String, String)> =
+        pr.files.iter().map(|f| (f.path.clone(), super::git_blob_id(f.content.as_bytes()))).collect();
     files.sort();
     files
 }
