@@ -12,6 +12,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Whether `name` can be a GitHub login (letters, digits and `-`, not leading, at most 39
+/// characters): only such a name may be written as an `@mention`.
+pub fn is_login(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 39
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// A person's permission on the repository, as GitHub's collaborator permission API reports
 /// it (`role_name`), weakest first, so that `>=` compares them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]

@@ -298,3 +298,14 @@ fn permissions_order_and_parse() {
     assert_eq!(Permission::parse("MAINTAIN"), Some(Permission::Maintain));
     assert_eq!(Permission::parse("owner"), None);
 }
+
+#[test]
+fn only_github_logins_may_be_mentioned() {
+    assert!(super::is_login("octocat"));
+    assert!(super::is_login("bob-sre"));
+    assert!(!super::is_login(""));
+    assert!(!super::is_login("-x"));
+    assert!(!super::is_login("alice (command line)"));
+    assert!(!super::is_login("renovate[bot]"));
+    assert!(!super::is_login(&"a".repeat(40)));
+}

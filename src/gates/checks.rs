@@ -102,13 +102,7 @@ pub fn approval(require_approval: bool, input: &GateInput<'_>) -> GateResult {
     let (app, target) = (input.app, input.target_env);
     // `@login` for a GitHub login; anything else (the command line's requester) as written,
     // so that it never mentions a stranger.
-    let person = |who: &str| {
-        let login = !who.is_empty()
-            && who.len() <= 39
-            && !who.starts_with('-')
-            && who.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if login { format!("@{who}") } else { who.to_string() }
-    };
+    let person = |who: &str| if crate::chatops::is_login(who) { format!("@{who}") } else { who.to_string() };
     match (require_approval, input.requested_by) {
         (false, Some(who)) => {
             result(GATE, Outcome::Passed, format!("not required for {target}; requested by {}", person(who)), None)

@@ -287,11 +287,7 @@ fn link(url: &str) -> String {
 /// `@login` for a valid GitHub login, else the name as code (never a stray mention).
 fn mention(who: &str) -> String {
     let login = who.strip_prefix('@').unwrap_or(who);
-    let valid = !login.is_empty()
-        && login.len() <= 39
-        && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !login.starts_with('-');
-    if valid { format!("@{login}") } else { code(who) }
+    if crate::chatops::is_login(login) { format!("@{login}") } else { code(who) }
 }
 
 fn icon(outcome: &str) -> &'static str {
