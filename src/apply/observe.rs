@@ -2,6 +2,7 @@
 //! and running the desired images, and since when. The promotion gates of
 //! `tidegate promote` read this when no controller has been watching the app.
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::cluster::{Cluster, ClusterError};
@@ -21,7 +22,7 @@ pub struct LiveObservation {
     /// `Available` condition, a `Ready` condition). `None` when any workload (an object with a
     /// pod template) records no such time — a StatefulSet or DaemonSet usually does not —
     /// because the clock must not be read off an object that did not change.
-    pub healthy_since: Option<String>,
+    pub healthy_since: Option<DateTime<Utc>>,
     /// The first problem found, for people.
     pub message: Option<String>,
 }
@@ -29,7 +30,7 @@ pub struct LiveObservation {
 /// Looks at every object of `app` (rendered for its environment) in the cluster.
 pub async fn observe_app(cluster: &Cluster, app: &RenderedApp) -> Result<LiveObservation, ClusterError> {
     let mut obs = LiveObservation { healthy: true, ..Default::default() };
-    let mut workload_times: Vec<Option<String>> = Vec::new();
+    let mut workload_times: Vec<Option<DateTime<Utc>>> = Vec::new();
     let problem = |obs: &mut LiveObservation, msg: String| {
         if obs.message.is_none() {
             obs.message = Some(msg);
@@ -91,8 +92,9 @@ pub fn pod_images(obj: &Value) -> Vec<String> {
     out
 }
 
-/// When the object last became available (RFC 3339), from its conditions.
-fn available_since(obj: &Value) -> Option<String> {
+/// When the object last became available, from its conditions (times that are not RFC 3339
+/// are not read).
+fn available_since(obj: &Value) -> Option<DateTime<Utc>> {
     let conditions = obj.pointer("/status/conditions")?.as_array()?;
     conditions
         .iter()
@@ -108,8 +110,9 @@ fn available_since(obj: &Value) -> Option<String> {
                 _ => None,
             }
         })
+        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
         .max()
-        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -137,7 +140,7 @@ mod tests {
              "lastUpdateTime": "2026-11-30T11:00:00Z", "lastTransitionTime": "2026-11-29T00:00:00Z"},
             {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}
         ]}});
-        assert_eq!(super::available_since(&d).as_deref(), Some("2026-11-30T11:00:00Z"));
+        assert_eq!(super::available_since(&d).map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-30T11:00:00+00:00"));
         let not_ready = json!({"status": {"conditions": [
             {"type": "Ready", "status": "False", "lastTransitionTime": "2026-11-30T10:00:00Z"}]}});
         assert_eq!(super::available_since(&not_ready), None);

@@ -486,11 +486,7 @@ async fn observe_as_follower(
                 s.health = HealthStatus::Healthy.to_string();
                 s.message = None;
                 if s.healthy_since.is_none() || s.healthy_images != s.images {
-                    let since = o
-                        .healthy_since
-                        .as_deref()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| (t.timestamp().max(0) as u64).min(now()));
+                    let since = o.healthy_since.map(|t| (t.timestamp().max(0) as u64).min(now()));
                     s.healthy_since = Some(since.unwrap_or_else(now));
                     s.healthy_images = s.images.clone();
                 }
@@ -525,12 +521,7 @@ async fn seed_soak_clocks(shared: &Shared, cluster: &Cluster, rendered: &Rendere
                 continue;
             }
         };
-        let Some(since) = observed
-            .healthy_since
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp().max(0) as u64)
-        else {
+        let Some(since) = observed.healthy_since.map(|t| t.timestamp().max(0) as u64) else {
             continue;
         };
         let mut st = shared.status.lock().expect("status lock");
