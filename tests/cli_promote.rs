@@ -149,6 +149,20 @@ fn promote_observes_the_source_cluster_and_opens_one_pull_request() {
     let out = tidegate(&["sync", "--env", "dev", "--wave-timeout", "20s"], &repo, &envs);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 
+    // The pull request is made from HEAD: an uncommitted edit of the target file is refused.
+    let target = repo.join("overlays/qa/web/kustomization.yaml");
+    let committed = std::fs::read_to_string(&target).unwrap();
+    std::fs::write(&target, committed.replace("# web in qa", "# web in qa (edited)")).unwrap();
+    let out = tidegate(&promote, &repo, &envs);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("overlays/qa/web/kustomization.yaml differs from HEAD"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(gh.pulls("example/gitops").is_empty());
+    std::fs::write(&target, committed).unwrap();
+
     let out = tidegate(&promote, &repo, &envs);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::evaluate::{self, Evaluation, PrContext, Request};
 use crate::apply::Cluster;
@@ -108,12 +108,10 @@ pub async fn promote(
         print_partial(&out);
         return Err(PromoteCliError::Failed(format!("no pull request opened: {}", report_gates.summary())));
     }
-    let commit = crate::source::head_commit(root)
-        .ok_or_else(|| PromoteCliError::Usage(format!("{} is not a git checkout", root.display())))?;
-    check_clean(root, &eval)?;
+    let checkout = read_checkout(root, &eval)?;
     let repository = match &opts.github_repository {
         Some(r) => r.clone(),
-        None => origin_repository(root).ok_or_else(|| {
+        None => checkout.origin.clone().ok_or_else(|| {
             PromoteCliError::Usage(
                 "cannot tell the GitHub repository from the origin remote: pass --github-repo owner/name".into(),
             )
@@ -124,14 +122,16 @@ pub async fn promote(
     })?;
     let base = match &opts.base {
         Some(b) => b.clone(),
-        None => current_branch(root).ok_or_else(|| PromoteCliError::Usage("HEAD is detached: pass --base".into()))?,
+        None => {
+            checkout.branch.clone().ok_or_else(|| PromoteCliError::Usage("HEAD is detached: pass --base".into()))?
+        }
     };
     let gh = GitHub::new(GitHubSettings::new(opts.github_api_url.clone(), Auth::Token(token), repository.clone()))
         .map_err(|e| PromoteCliError::Failed(e.to_string()))?;
     let ctx = PrContext {
         base_branch: base,
-        base_commit: commit,
-        base_tree: head_tree(root),
+        base_commit: checkout.commit,
+        base_tree: Some(checkout.tree),
         web_url: web_url(&opts.github_api_url, &repository),
         tidegate_url: None,
     };
@@ -201,11 +201,7 @@ async fn observe(repo: &Repository, tree: &DiskTree, req: &Request, context: Opt
         Ok(o) => SourceObservation {
             synced_images: o.images,
             healthy: o.healthy,
-            healthy_since: o
-                .healthy_since
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc)),
+            healthy_since: o.healthy_since,
             sync: if o.healthy { "Synced".into() } else { "Unknown".into() },
             message: o.message,
             revision: None,
@@ -214,16 +210,27 @@ async fn observe(repo: &Repository, tree: &DiskTree, req: &Request, context: Opt
     }
 }
 
-/// The edited files must be as committed: the pull request is made from HEAD.
-fn check_clean(root: &Path, eval: &Evaluation) -> Result<(), PromoteCliError> {
-    let repo = git2::Repository::open(root)
-        .map_err(|e| PromoteCliError::Usage(format!("cannot open {}: {}", root.display(), e.message())))?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_tree())
-        .map_err(|e| PromoteCliError::Usage(format!("cannot read HEAD of {}: {}", root.display(), e.message())))?;
+/// What the pull request is made from: the checkout's `HEAD`.
+struct Checkout {
+    commit: String,
+    tree: String,
+    /// The current branch; `None` when `HEAD` is detached.
+    branch: Option<String>,
+    /// `owner/name` of a GitHub `origin` remote.
+    origin: Option<String>,
+}
+
+/// Reads `HEAD` once, and checks that the edited files are as committed there (the pull
+/// request is made from `HEAD`, not from the working tree).
+fn read_checkout(root: &Path, eval: &Evaluation) -> Result<Checkout, PromoteCliError> {
+    let not_checkout =
+        |e: git2::Error| PromoteCliError::Usage(format!("{} is not a git checkout: {}", root.display(), e.message()));
+    let repo = git2::Repository::open(root).map_err(not_checkout)?;
+    let head = repo.head().map_err(not_checkout)?;
+    let commit = head.peel_to_commit().map_err(not_checkout)?;
+    let tree = commit.tree().map_err(not_checkout)?;
     for edit in &eval.plan.edits {
-        let committed = head.get_path(Path::new(edit.path.as_str())).ok().map(|e| e.id().to_string());
+        let committed = tree.get_path(Path::new(edit.path.as_str())).ok().map(|e| e.id().to_string());
         if committed.as_deref() != Some(crate::github::git_blob_id(edit.before.as_bytes()).as_str()) {
             return Err(PromoteCliError::Usage(format!(
                 "{} differs from HEAD: commit or stash your changes first (the pull request is made from HEAD)",
@@ -231,26 +238,13 @@ fn check_clean(root: &Path, eval: &Evaluation) -> Result<(), PromoteCliError> {
             )));
         }
     }
-    Ok(())
-}
-
-fn head_tree(root: &Path) -> Option<String> {
-    let repo = git2::Repository::open(root).ok()?;
-    let tree = repo.head().ok()?.peel_to_tree().ok()?;
-    Some(tree.id().to_string())
-}
-
-fn origin_repository(root: &Path) -> Option<String> {
-    let repo = git2::Repository::open(root).ok()?;
-    let remote = repo.find_remote("origin").ok()?;
-    let url = remote.url().ok()?.to_string();
-    crate::serve::github_repository(&url)
-}
-
-fn current_branch(root: &Path) -> Option<String> {
-    let repo = git2::Repository::open(root).ok()?;
-    let head = repo.head().ok()?;
-    if head.is_branch() { head.shorthand().ok().map(str::to_string) } else { None }
+    let branch = if head.is_branch() { head.shorthand().ok().map(str::to_string) } else { None };
+    let origin = repo
+        .find_remote("origin")
+        .ok()
+        .and_then(|r| r.url().ok().map(str::to_string))
+        .and_then(|url| crate::serve::github_repository(&url));
+    Ok(Checkout { commit: commit.id().to_string(), tree: tree.id().to_string(), branch, origin })
 }
 
 /// The web URL of a repository: github.com for the public API, else the Enterprise host.
