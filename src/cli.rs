@@ -190,7 +190,8 @@ pub fn main() -> ExitCode {
         }
     };
     crate::logging::init(args.log_format == LogFormat::Json);
-    match run(args) {
+    // Commands hold and walk rendered objects, which may nest as deep as the nesting limit.
+    match crate::yaml::limits::on_deep_stack(|| run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
@@ -232,6 +233,8 @@ pub fn run(args: Args) -> Result<(), Failure> {
     if let Command::Serve { config } = &args.command {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
+            // Reconciles walk rendered objects as deep as the nesting limit allows.
+            .thread_stack_size(crate::yaml::limits::DEEP_STACK_BYTES)
             .build()
             .map_err(|e| Failure::Failed(format!("failed to start: {e}")))?;
         return rt.block_on(crate::serve::run(config.as_deref())).map_err(|e| match e {

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::render::fs::{EntryKind, RepoPath, SourceTree};
 use crate::render::scope::is_builtin_cluster_scoped;
-use crate::render::{self, RenderError};
+use crate::render::{self, RenderError, RenderLimits};
 use crate::repo::{App, Repository};
+use crate::yaml::limits::{DEEP_STACK_BYTES, on_deep_stack};
 
 /// The rendered objects of one app in one environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,10 @@ pub struct RenderedWave {
     pub name: String,
     /// Its apps, by name.
     pub apps: Vec<RenderedApp>,
+    /// Apps of this wave whose render failed (only in a partial render, [`render_env_partial`]):
+    /// their desired state is unknown, so nothing of theirs may be applied or pruned, and the
+    /// wave cannot be taken as settled.
+    pub failed: Vec<AppProblem>,
 }
 
 /// An environment's desired state.
@@ -84,46 +89,86 @@ impl RenderedEnv {
     }
 }
 
-/// Renders `env` (every app deployed there, or only `only_app`). All problems are returned,
-/// not just the first.
+/// Renders `env` (every app deployed there, or only `only_app`) within the default
+/// [`RenderLimits`]. All problems are returned, not just the first.
 pub fn render_env(
     repo: &Repository,
     tree: &dyn SourceTree,
     env: &str,
     only_app: Option<&str>,
 ) -> Result<RenderedEnv, Vec<AppProblem>> {
-    render_env_with(repo, tree, env, only_app, true)
+    complete(render_env_with(repo, tree, env, only_app, true, RenderLimits::default()))
 }
 
 /// [`render_env`] without keeping the objects: digests, images and counts only (what `plan`
 /// and `check` need), so memory stays flat however many apps there are.
 pub fn render_env_summary(repo: &Repository, tree: &dyn SourceTree, env: &str) -> Result<RenderedEnv, Vec<AppProblem>> {
-    render_env_with(repo, tree, env, None, false)
+    complete(render_env_with(repo, tree, env, None, false, RenderLimits::default()))
 }
 
+/// Renders every app of `env` that can be rendered, within `limits` per app; the apps that
+/// cannot are listed in their wave's [`RenderedWave::failed`] and returned as problems. For the
+/// controller: one app's bad file is that app's error, and the other apps are still reconciled.
+pub fn render_env_partial(
+    repo: &Repository,
+    tree: &dyn SourceTree,
+    env: &str,
+    limits: RenderLimits,
+) -> (RenderedEnv, Vec<AppProblem>) {
+    render_env_with(repo, tree, env, None, true, limits)
+}
+
+fn complete((rendered, problems): (RenderedEnv, Vec<AppProblem>)) -> Result<RenderedEnv, Vec<AppProblem>> {
+    if problems.is_empty() { Ok(rendered) } else { Err(problems) }
+}
+
+/// Renders on a thread whose stack holds any value the nesting limit lets through.
 fn render_env_with(
     repo: &Repository,
     tree: &dyn SourceTree,
     env: &str,
     only_app: Option<&str>,
     keep_objects: bool,
-) -> Result<RenderedEnv, Vec<AppProblem>> {
+    limits: RenderLimits,
+) -> (RenderedEnv, Vec<AppProblem>) {
+    on_deep_stack(|| render_env_on_this_thread(repo, tree, env, only_app, keep_objects, limits))
+}
+
+fn render_env_on_this_thread(
+    repo: &Repository,
+    tree: &dyn SourceTree,
+    env: &str,
+    only_app: Option<&str>,
+    keep_objects: bool,
+    limits: RenderLimits,
+) -> (RenderedEnv, Vec<AppProblem>) {
     let problem = |app: &str, message: String| AppProblem { env: env.to_string(), app: app.to_string(), message };
     let mut problems = Vec::new();
     // Objects wait as compact JSON until their app's turn: far smaller than JSON trees.
     let mut built: Vec<(&App, Vec<Vec<u8>>)> = Vec::new();
     let apps: Vec<&App> = repo.apps_in(env).filter(|a| a.overlays.contains_key(env)).collect();
-    for (app, result) in apps.iter().zip(build_all(tree, &apps, env)) {
+    for (app, result) in apps.iter().zip(build_all(tree, &apps, env, limits)) {
         match result {
             Ok(objects) => built.push((app, objects)),
             Err(e) => problems.push(problem(&app.name, e)),
+        }
+    }
+    // Decoding the compact form back cannot fail for what was just encoded; if it ever does,
+    // the app fails loudly: an object that silently went missing would later be pruned.
+    let mut decoded: Vec<(&App, Vec<Value>)> = Vec::with_capacity(built.len());
+    for (app, compact) in built {
+        match compact.iter().map(|b| decode(b)).collect::<Result<Vec<Value>, String>>() {
+            Ok(objects) if objects.len() == compact.len() => decoded.push((app, objects)),
+            Ok(_) => problems.push(problem(&app.name, "internal error: objects were lost after rendering".into())),
+            Err(e) => problems
+                .push(problem(&app.name, format!("internal error: a rendered object could not be read back: {e}"))),
         }
     }
     // Custom resources are namespaced unless a CRD of this environment says otherwise; and an
     // app's own v1 Namespace objects count as created.
     let mut cluster_scoped_crs: BTreeSet<(String, String)> = BTreeSet::new();
     let mut created_namespaces: BTreeSet<String> = BTreeSet::new();
-    for o in built.iter().flat_map(|(_, objs)| objs.iter()).filter_map(|b| serde_json::from_slice::<Value>(b).ok()) {
+    for o in decoded.iter().flat_map(|(_, objs)| objs.iter()) {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind == "CustomResourceDefinition" && o.pointer("/spec/scope").and_then(Value::as_str) == Some("Cluster") {
             let group = o.pointer("/spec/group").and_then(Value::as_str).unwrap_or("").to_string();
@@ -137,28 +182,44 @@ fn render_env_with(
     }
     let mut owners: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
     let mut waves: Vec<RenderedWave> = Vec::new();
-    for (app, compact) in built {
-        let mut objects: Vec<Value> = compact.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
-        drop(compact);
+    let wave_of = |waves: &mut Vec<RenderedWave>, name: &str| -> usize {
+        match waves.iter().position(|w| w.name == name) {
+            Some(i) => i,
+            None => {
+                waves.push(RenderedWave { name: name.to_string(), apps: Vec::new(), failed: Vec::new() });
+                waves.len() - 1
+            }
+        }
+    };
+    let failed_names: BTreeSet<String> = problems.iter().map(|p| p.app.clone()).collect();
+    for (app, mut objects) in decoded {
         for o in &mut objects {
             place_in_namespace(o, &app.namespace, &cluster_scoped_crs);
         }
         if app.create_namespace && created_namespaces.insert(app.namespace.clone()) {
             objects.push(namespace_object(&app.namespace));
         }
+        let mut conflicts = Vec::new();
         for o in &objects {
             let key = identity(o);
             if let Some(other) = owners.get(&key) {
-                problems.push(problem(
-                    &app.name,
-                    format!(
-                        "{} {} {}/{} is also rendered by app {other}; an object belongs to one app",
-                        key.0, key.1, key.2, key.3
-                    ),
+                conflicts.push(format!(
+                    "{} {} {}/{} is also rendered by app {other}; an object belongs to one app",
+                    key.0, key.1, key.2, key.3
                 ));
-            } else {
-                owners.insert(key, app.name.clone());
             }
+        }
+        if !conflicts.is_empty() {
+            let i = wave_of(&mut waves, &app.wave);
+            for message in conflicts {
+                let p = problem(&app.name, message);
+                waves[i].failed.push(p.clone());
+                problems.push(p);
+            }
+            continue;
+        }
+        for o in &objects {
+            owners.insert(identity(o), app.name.clone());
         }
         if only_app.is_some_and(|only| only != app.name) {
             continue;
@@ -178,53 +239,94 @@ fn render_env_with(
             kinds,
             objects: if keep_objects { objects } else { Vec::new() },
         };
-        match waves.last_mut() {
-            Some(w) if w.name == app.wave => w.apps.push(rendered),
-            _ => waves.push(RenderedWave { name: app.wave.clone(), apps: vec![rendered] }),
+        let i = wave_of(&mut waves, &app.wave);
+        waves[i].apps.push(rendered);
+    }
+    // Apps whose build failed belong to their wave too, in the order of the waves.
+    for p in problems.iter().filter(|p| failed_names.contains(&p.app)) {
+        if let Some(app) = repo.apps.iter().find(|a| a.name == p.app) {
+            if only_app.is_none_or(|only| only == app.name) {
+                let i = wave_of(&mut waves, &app.wave);
+                waves[i].failed.push(p.clone());
+            }
         }
     }
-    if problems.is_empty() { Ok(RenderedEnv { env: env.to_string(), waves }) } else { Err(problems) }
+    let order: Vec<&str> = repo.waves.iter().map(|w| w.name.as_str()).collect();
+    waves.sort_by_key(|w| order.iter().position(|n| *n == w.name).unwrap_or(usize::MAX));
+    (RenderedEnv { env: env.to_string(), waves }, problems)
 }
 
-/// Builds every app's overlay, spread over the machine's cores; results in the apps' order.
-fn build_all(tree: &dyn SourceTree, apps: &[&App], env: &str) -> Vec<Result<Vec<Vec<u8>>, String>> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(apps.len().max(1));
+/// Reads back an object this module encoded. Its depth was checked when it was rendered, so
+/// serde_json's recursion limit (128) is lifted; this runs on a deep stack.
+fn decode(bytes: &[u8]) -> Result<Value, String> {
+    use serde::Deserialize as _;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = Value::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
+/// Builds every app's overlay, spread over the machine's cores, each within `limits`, on
+/// threads with stacks deep enough for the nesting limit; results in the apps' order. A build
+/// that panics is that app's error, not the process's.
+fn build_all(
+    tree: &dyn SourceTree,
+    apps: &[&App],
+    env: &str,
+    limits: RenderLimits,
+) -> Vec<Result<Vec<Vec<u8>>, String>> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(apps.len()).max(1);
     let build = |app: &App| match app.overlays.get(env) {
-        Some(overlay) => build_app(tree, app, overlay)
-            .map(|objs| objs.iter().map(|o| serde_json::to_vec(o).expect("JSON values serialise")).collect()),
+        Some(overlay) => build_app(tree, app, overlay, limits).and_then(|objs| {
+            objs.iter().map(|o| serde_json::to_vec(o).map_err(|e| format!("failed to encode an object: {e}"))).collect()
+        }),
         None => Ok(Vec::new()),
     };
-    if threads <= 1 {
-        return apps.iter().map(|a| build(a)).collect();
-    }
+    let guarded = |app: &App| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build(app))).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(app = %app.name, panic = %what, "the render of an app panicked; reported as its error");
+            Err(format!("internal error: the render panicked ({what}); please report it"))
+        })
+    };
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<Option<Result<Vec<Vec<u8>>, String>>> = (0..apps.len()).map(|_| None).collect();
     let slots = std::sync::Mutex::new(&mut results);
     std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
+        for n in 0..threads {
+            let worker = || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= apps.len() {
                         break;
                     }
-                    let r = build(apps[i]);
-                    slots.lock().expect("results lock")[i] = Some(r);
+                    let r = guarded(apps[i]);
+                    slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(r);
                 }
-            });
+            };
+            std::thread::Builder::new()
+                .name(format!("render-{n}"))
+                .stack_size(DEEP_STACK_BYTES)
+                .spawn_scoped(scope, worker)
+                .expect("failed to start a render thread");
         }
     });
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err("render thread failed".into()))).collect()
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err("internal error: the render thread stopped".into()))).collect()
 }
 
-fn build_app(tree: &dyn SourceTree, app: &App, overlay: &RepoPath) -> Result<Vec<Value>, String> {
+fn build_app(tree: &dyn SourceTree, app: &App, overlay: &RepoPath, limits: RenderLimits) -> Result<Vec<Value>, String> {
     if tree.kind(overlay) != Some(EntryKind::Dir) {
         return Err(format!(
             "overlay {overlay} does not exist (create it with a kustomization.yaml that references {}, or leave the environment out of the app's spec.environments)",
             app.base
         ));
     }
-    let resources = render::build(tree, overlay).map_err(|e: RenderError| e.to_string())?;
+    let resources = render::build_limited(tree, overlay, limits).map_err(|e: RenderError| e.to_string())?;
     let mut out = Vec::with_capacity(resources.len());
     for r in resources {
         if r.value.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {

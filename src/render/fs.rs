@@ -103,6 +103,12 @@ pub trait SourceTree: Send + Sync {
     fn kind(&self, path: &RepoPath) -> Option<EntryKind>;
     /// Names of the entries of a directory, sorted.
     fn list(&self, path: &RepoPath) -> io::Result<Vec<String>>;
+    /// A file's size in bytes without reading it, when the tree can tell (renders refuse a file
+    /// larger than their budget before it is read into memory).
+    fn size(&self, path: &RepoPath) -> Option<u64> {
+        let _ = path;
+        None
+    }
     /// A human-readable location for messages (e.g. the checkout path).
     fn describe(&self, path: &RepoPath) -> String {
         path.to_string()
@@ -170,6 +176,10 @@ fn lexical_normalise(p: &Path) -> PathBuf {
 impl SourceTree for DiskTree {
     fn read(&self, path: &RepoPath) -> io::Result<Vec<u8>> {
         std::fs::read(self.resolve(path)?)
+    }
+
+    fn size(&self, path: &RepoPath) -> Option<u64> {
+        std::fs::metadata(self.resolve(path).ok()?).ok().map(|m| m.len())
     }
 
     fn kind(&self, path: &RepoPath) -> Option<EntryKind> {

@@ -9,8 +9,16 @@
 //! - the part of a path before its first `/` is ignored.
 //!
 //! A failed operation leaves the document unchanged (the patch applies to a copy).
+//!
+//! Patches are hostile input like any file: [`apply_limited`] refuses an operation whose result
+//! would nest deeper than [`MAX_DEPTH`] (so `copy` into itself cannot build a value no walk can
+//! survive) and stops a patch whose operations insert more than a byte budget (so a few dozen
+//! `copy` operations cannot double an object into gigabytes).
 
 use serde_json::Value;
+
+use crate::yaml::MAX_DEPTH;
+use crate::yaml::limits::{approx_bytes, depth};
 
 /// One decoded operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,17 +80,55 @@ pub fn decode(items: &[Value]) -> Result<Vec<Operation>, String> {
 
 /// Applies the operations in order; on error `doc` is left as it was.
 pub fn apply(doc: &mut Value, ops: &[Operation]) -> Result<(), PatchError> {
+    apply_limited(doc, ops, u64::MAX).map(drop)
+}
+
+/// [`apply`], bounded: an operation whose result would nest deeper than [`MAX_DEPTH`] fails, and
+/// so does the one that brings the bytes inserted (by `add`, `replace` and `copy`, roughly
+/// measured) past `max_bytes`. Returns the bytes inserted.
+pub fn apply_limited(doc: &mut Value, ops: &[Operation], max_bytes: u64) -> Result<u64, PatchError> {
     let mut work = doc.clone();
+    let mut inserted = 0u64;
     for (index, op) in ops.iter().enumerate() {
-        apply_one(&mut work, op).map_err(|reason| PatchError {
-            index,
-            op: op.op.clone(),
-            path: op.path.clone(),
-            reason,
-        })?;
+        let fail = |reason: String| PatchError { index, op: op.op.clone(), path: op.path.clone(), reason };
+        let placed = match op.op.as_str() {
+            "add" | "replace" => Some(&op.value),
+            "copy" | "move" => op.from.as_deref().and_then(|from| value_at(&work, from)),
+            _ => None,
+        };
+        if let Some(value) = placed {
+            let levels = split_pointer(&op.path).len() + depth(value);
+            if levels > MAX_DEPTH {
+                return Err(fail(format!(
+                    "the result would nest {levels} levels deep, more than {MAX_DEPTH} (kustomize's limit)"
+                )));
+            }
+            if op.op != "move" {
+                inserted = inserted.saturating_add(approx_bytes(value));
+                if inserted > max_bytes {
+                    return Err(fail(format!(
+                        "the patch inserts more than {max_bytes} bytes, the render's size limit (render.maxBytes)"
+                    )));
+                }
+            }
+        }
+        apply_one(&mut work, op).map_err(fail)?;
     }
     *doc = work;
-    Ok(())
+    Ok(inserted)
+}
+
+/// The value a pointer names, if any (for measuring what `copy` and `move` place).
+fn value_at<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = doc;
+    for part in split_pointer(path) {
+        cur = match cur {
+            Value::Object(m) => m.get(&part)?,
+            Value::Array(a) => &a[array_index(&part, a.len(), false).ok()?],
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 /// Splits a pointer like evanphx v4: everything before the first `/` is dropped, then `~1` → `/`
@@ -296,6 +342,27 @@ mod tests {
         ] {
             assert!(run(json!({"a": {}, "l": [1]}), bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn copies_cannot_nest_past_the_limit_or_grow_without_bound() {
+        // Each copy of the document into itself doubles it and deepens it by one.
+        let ops: Vec<Value> =
+            (0..64).map(|i| json!({"op": "copy", "from": "/a", "path": format!("/a/k{i}")})).collect();
+        let ops = decode(&ops).unwrap();
+        let mut doc = json!({"a": {"x": "0123456789"}});
+        let err = apply_limited(&mut doc, &ops, 1 << 20).unwrap_err();
+        assert!(err.reason.contains("more than 1048576 bytes"), "{err}");
+        assert_eq!(doc, json!({"a": {"x": "0123456789"}}), "a failed patch leaves the document");
+        crate::yaml::limits::on_deep_stack(|| {
+            let mut deep = json!("leaf");
+            for _ in 0..(MAX_DEPTH - 2) {
+                deep = Value::Array(vec![deep]);
+            }
+            let ops = decode(&[json!({"op": "add", "path": "/a/b/c", "value": deep})]).unwrap();
+            let err = apply_limited(&mut json!({"a": {"b": {}}}), &ops, u64::MAX).unwrap_err();
+            assert!(err.reason.contains("more than 10000 (kustomize's limit)"), "{err}");
+        });
     }
 
     #[test]

@@ -24,13 +24,74 @@ pub mod scope;
 pub mod selector;
 pub mod transform;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
-use crate::yaml;
+use crate::yaml::{self, MAX_DEPTH};
 use fs::{EntryKind, RepoPath, SourceTree};
 use kustomization::{KUSTOMIZATION_FILE_NAMES, Kustomization, KustomizationError, PatchSpec};
 use patch::{JsonPatch, TargetMatcher};
 use resource::{Origin, ResId, Resource, sort_legacy};
+
+/// Bounds on one build — one app's render: how long it may take, and roughly how many bytes of
+/// objects it may produce, counted over every file it reads and every value its patches insert
+/// (a base included twice counts twice). A build over either bound stops with an error for that
+/// build alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderLimits {
+    /// Wall-clock time one build may take.
+    pub timeout: Duration,
+    /// Bytes of objects (roughly measured) one build may produce.
+    pub max_bytes: u64,
+}
+
+impl RenderLimits {
+    /// The default time limit: kustomize builds of real apps take well under a second.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// The default size limit: 256 MiB, some hundred times the largest real app's objects.
+    pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+}
+
+impl Default for RenderLimits {
+    fn default() -> Self {
+        RenderLimits { timeout: Self::DEFAULT_TIMEOUT, max_bytes: Self::DEFAULT_MAX_BYTES }
+    }
+}
+
+/// Time and bytes left to one build.
+struct Budget {
+    limits: RenderLimits,
+    deadline: Instant,
+    used: u64,
+}
+
+impl Budget {
+    fn new(limits: RenderLimits) -> Budget {
+        Budget { limits, deadline: Instant::now() + limits.timeout, used: 0 }
+    }
+
+    fn left(&self) -> u64 {
+        self.limits.max_bytes.saturating_sub(self.used)
+    }
+
+    /// Fails once the time is up; called at every directory, file and patch.
+    fn tick(&self, at: &RepoPath) -> Result<(), RenderError> {
+        if Instant::now() > self.deadline {
+            return Err(RenderError::TimedOut { at: at.clone(), limit: self.limits.timeout });
+        }
+        Ok(())
+    }
+
+    /// Counts `bytes` produced at `at`; fails past the size limit.
+    fn charge(&mut self, bytes: u64, at: &RepoPath) -> Result<(), RenderError> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limits.max_bytes {
+            return Err(RenderError::TooLarge { at: at.clone(), limit: self.limits.max_bytes });
+        }
+        self.tick(at)
+    }
+}
 
 /// Why a build failed. Every message names the file (and line, where there is one).
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +206,34 @@ pub enum RenderError {
         /// What is wrong.
         message: String,
     },
+    /// The build took longer than its time limit.
+    #[error(
+        "{at}: render stopped after {limit:?}, its time limit (render.timeout); a base included many times over can cause this"
+    )]
+    TimedOut {
+        /// Where the build was when time ran out.
+        at: RepoPath,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The build produced more than its size limit.
+    #[error("{at}: render stopped: it produces more than {limit} bytes of objects, its size limit (render.maxBytes)")]
+    TooLarge {
+        /// The file or directory being read when the limit was passed.
+        at: RepoPath,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// An object nests deeper than kustomize reads.
+    #[error("{origin}: {id} nests {depth} levels deep, more than {MAX_DEPTH} (kustomize's limit)")]
+    TooDeep {
+        /// The object.
+        id: ResId,
+        /// Where it was defined.
+        origin: Origin,
+        /// How deep it nests.
+        depth: usize,
+    },
     /// A patch that does not apply to an object it targets.
     #[error("{file}: {patch} does not apply to {id} (from {origin}): {message}")]
     PatchFailed {
@@ -161,9 +250,26 @@ pub enum RenderError {
     },
 }
 
-/// Builds the kustomization in `dir` and returns its objects in kustomize's legacy order.
+/// Builds the kustomization in `dir` and returns its objects in kustomize's legacy order, within
+/// the default [`RenderLimits`].
 pub fn build(tree: &dyn SourceTree, dir: &RepoPath) -> Result<Vec<Resource>, RenderError> {
-    let mut resources = Builder { tree, stack: Vec::new() }.build_dir(dir)?;
+    build_limited(tree, dir, RenderLimits::default())
+}
+
+/// [`build`] within the given limits. Every object it returns nests at most [`MAX_DEPTH`] levels.
+pub fn build_limited(
+    tree: &dyn SourceTree,
+    dir: &RepoPath,
+    limits: RenderLimits,
+) -> Result<Vec<Resource>, RenderError> {
+    let mut resources = Builder { tree, stack: Vec::new(), budget: Budget::new(limits) }.build_dir(dir)?;
+    // Patches are bounded operation by operation; this makes the rule plain for every object.
+    for r in &resources {
+        let depth = yaml::limits::depth(&r.value);
+        if depth > MAX_DEPTH {
+            return Err(RenderError::TooDeep { id: r.id(), origin: r.origin.clone(), depth });
+        }
+    }
     transform::fix_references(&mut resources);
     // kustomize leaves objects marked as local configuration out of its output.
     resources.retain(|r| {
@@ -229,6 +335,7 @@ pub fn parse_file(tree: &dyn SourceTree, file: &RepoPath) -> Result<(String, Vec
 struct Builder<'a> {
     tree: &'a dyn SourceTree,
     stack: Vec<RepoPath>,
+    budget: Budget,
 }
 
 impl Builder<'_> {
@@ -238,15 +345,26 @@ impl Builder<'_> {
             chain.push(dir.to_string());
             return Err(RenderError::Cycle { chain: chain.join(" → ") });
         }
+        self.budget.tick(dir)?;
         self.stack.push(dir.clone());
         let result = self.build_dir_inner(dir);
         self.stack.pop();
         result
     }
 
+    /// Reads a file within the budget: refused unread when the tree says it is too large.
+    fn read_text(&mut self, file: &RepoPath) -> Result<String, RenderError> {
+        if self.tree.size(file).is_some_and(|size| size > self.budget.left()) {
+            return Err(RenderError::TooLarge { at: file.clone(), limit: self.budget.limits.max_bytes });
+        }
+        let text = read_text(self.tree, file)?;
+        self.budget.charge(text.len() as u64, file)?;
+        Ok(text)
+    }
+
     fn build_dir_inner(&mut self, dir: &RepoPath) -> Result<Vec<Resource>, RenderError> {
         let file = kustomization_file(self.tree, dir)?;
-        let text = read_text(self.tree, &file)?;
+        let text = self.read_text(&file)?;
         // kustomize reads its own file through sigs.k8s.io/yaml: YAML 1.1 scalars.
         let docs = yaml::parse_documents_in(&text, yaml::Dialect::Yaml11).map_err(|e| RenderError::Yaml {
             file: file.clone(),
@@ -311,7 +429,11 @@ impl Builder<'_> {
                             root: dir.clone(),
                         });
                     }
-                    load_objects(self.tree, &path)?
+                    let text = self.read_text(&path)?;
+                    let objects = objects_of(&path, &text)?;
+                    let bytes = objects.iter().map(|r| yaml::limits::approx_bytes(&r.value)).sum();
+                    self.budget.charge(bytes, &path)?;
+                    objects
                 }
                 None => return Err(RenderError::MissingResource { file: k.file.clone(), entry: entry.clone(), path }),
             };
@@ -330,7 +452,7 @@ impl Builder<'_> {
     }
 
     fn apply_patches(
-        &self,
+        &mut self,
         k: &Kustomization,
         list: &str,
         specs: &[PatchSpec],
@@ -350,7 +472,7 @@ impl Builder<'_> {
                     if self.tree.kind(&path) != Some(EntryKind::File) {
                         return Err(bad(format!("patch file {path} does not exist")));
                     }
-                    read_text(self.tree, &path)?
+                    self.read_text(&path)?
                 }
                 (None, None) => unreachable!("validated when the kustomization was read"),
             };
@@ -361,13 +483,17 @@ impl Builder<'_> {
             }
             let matcher = TargetMatcher::new(target).map_err(|e| bad(e.to_string()))?;
             for r in resources.iter_mut().filter(|r| matcher.matches(r)) {
-                decoded.apply(&mut r.value).map_err(|message| RenderError::PatchFailed {
-                    file: k.file.clone(),
-                    patch: label.clone(),
-                    id: r.id(),
-                    origin: r.origin.clone(),
-                    message,
+                self.budget.tick(&k.file)?;
+                let inserted = decoded.apply_limited(&mut r.value, self.budget.left()).map_err(|message| {
+                    RenderError::PatchFailed {
+                        file: k.file.clone(),
+                        patch: label.clone(),
+                        id: r.id(),
+                        origin: r.origin.clone(),
+                        message,
+                    }
                 })?;
+                self.budget.charge(inserted, &k.file)?;
             }
         }
         Ok(())
@@ -448,7 +574,17 @@ fn check_unique(resources: &[Resource]) -> Result<(), RenderError> {
 /// Reads the objects of one manifest file: every non-empty document, with `List` kinds
 /// flattened into their items.
 pub fn load_objects(tree: &dyn SourceTree, file: &RepoPath) -> Result<Vec<Resource>, RenderError> {
-    let (_, docs) = parse_file(tree, file)?;
+    objects_of(file, &read_text(tree, file)?)
+}
+
+/// The objects of one manifest file's text (see [`load_objects`]).
+fn objects_of(file: &RepoPath, text: &str) -> Result<Vec<Resource>, RenderError> {
+    let docs = yaml::parse_documents(text).map_err(|e| RenderError::Yaml {
+        file: file.clone(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
     let mut out = Vec::new();
     // kustomize appends the items of `List` documents after the file's other documents.
     let mut queue: std::collections::VecDeque<(Value, Origin)> =

@@ -137,6 +137,12 @@ impl JsonPatch {
     pub fn apply(&self, value: &mut Value) -> Result<(), String> {
         jsonpatch::apply(value, &self.ops).map_err(|e| e.to_string())
     }
+
+    /// [`JsonPatch::apply`] within a depth limit and a budget of bytes inserted; returns the
+    /// bytes inserted.
+    pub fn apply_limited(&self, value: &mut Value, max_bytes: u64) -> Result<u64, String> {
+        jsonpatch::apply_limited(value, &self.ops, max_bytes).map_err(|e| e.to_string())
+    }
 }
 
 /// What a [`PatchSpec`] names, for messages: `patches[1]` or `patchesJson6902[0] (path p.yaml)`.

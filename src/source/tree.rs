@@ -180,6 +180,18 @@ impl SourceTree for GitTree {
         })
     }
 
+    fn size(&self, path: &RepoPath) -> Option<u64> {
+        self.with_repo(|repo| match self.resolve(repo, path)? {
+            Resolved::Blob(id) => {
+                let odb = repo.odb().map_err(|e| self.git_err(path, e))?;
+                let (size, _) = odb.read_header(id).map_err(|e| self.git_err(path, e))?;
+                Ok(size as u64)
+            }
+            Resolved::Tree(_) => Err(io::Error::new(io::ErrorKind::IsADirectory, "a directory")),
+        })
+        .ok()
+    }
+
     fn kind(&self, path: &RepoPath) -> Option<EntryKind> {
         self.with_repo(|repo| {
             Ok(match self.resolve(repo, path)? {

@@ -9,9 +9,11 @@
 //! This module owns no file access and knows nothing about Kubernetes.
 
 pub mod emit;
+pub mod limits;
 pub mod parse;
 pub mod resolve;
 
 pub use emit::{emit_document, emit_stream};
+pub use limits::MAX_DEPTH;
 pub use parse::{Document, ParseError, parse_documents, parse_documents_in, parse_single, parse_single_in};
 pub use resolve::Dialect;

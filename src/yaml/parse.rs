@@ -1,6 +1,8 @@
 //! Builds JSON values from YAML text the way kustomize sees them: go-yaml v3 scalar resolution,
 //! anchors and aliases expanded, merge keys (`<<`) applied, duplicate keys refused, and the line
-//! of every document kept for error messages.
+//! of every document kept for error messages. go-yaml v3's bounds apply (see [`super::limits`]):
+//! nesting deeper than [`MAX_DEPTH`] and excessive alias expansion are errors at their line, found
+//! before anything deep or large is built.
 
 use std::collections::HashMap;
 
@@ -8,6 +10,7 @@ use serde_json::{Map, Value};
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::limits::{AliasBudget, MAX_DEPTH, approx_bytes, depth, max_alias_bytes};
 use super::resolve::{Dialect, Resolved, resolve_plain_in, to_json};
 
 /// One document of a YAML stream.
@@ -47,6 +50,10 @@ pub fn parse_documents_in(text: &str, dialect: Dialect) -> Result<Vec<Document>,
         path: Vec::new(),
         dialect,
         eof_without_break,
+        depth: 0,
+        budget: AliasBudget::default(),
+        alias_bytes: 0,
+        max_alias_bytes: max_alias_bytes(text.len()),
     };
     let mut docs = Vec::new();
     loop {
@@ -55,6 +62,10 @@ pub fn parse_documents_in(text: &str, dialect: Dialect) -> Result<Vec<Document>,
             Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
             Event::StreamEnd => break,
             Event::DocumentStart => {
+                // go-yaml counts per document, the document node included.
+                builder.budget = AliasBudget::default();
+                builder.budget.node();
+                builder.anchors.clear();
                 let (event, mark) = builder.next()?;
                 let line = mark.line().max(1);
                 let value = builder.node(event, mark)?;
@@ -85,14 +96,32 @@ pub fn parse_single_in(text: &str, dialect: Dialect) -> Result<Value, ParseError
     }
 }
 
+/// An anchored value, with what expanding it costs.
+struct Anchored {
+    value: Value,
+    /// Nodes decoded to build it (its own aliases expanded), as go-yaml counts them.
+    nodes: u64,
+    /// Its nesting depth.
+    depth: usize,
+    /// Roughly what a copy of it costs in memory.
+    bytes: u64,
+}
+
 struct Builder<'a> {
     parser: Parser<std::str::Chars<'a>>,
-    anchors: HashMap<usize, Value>,
+    anchors: HashMap<usize, Anchored>,
     /// Keys (and `[]` for list items) from the document root to the node being built.
     path: Vec<String>,
     dialect: Dialect,
     /// The input's length in characters when it does not end with a line break.
     eof_without_break: Option<usize>,
+    /// Collections open around the node being built.
+    depth: usize,
+    /// Nodes decoded in this document, and how many of them came from aliases.
+    budget: AliasBudget,
+    /// Bytes copied by alias expansion in this stream, and the most allowed.
+    alias_bytes: u64,
+    max_alias_bytes: u64,
 }
 
 fn error(mark: Marker, message: String) -> ParseError {
@@ -113,11 +142,21 @@ impl Builder<'_> {
     fn next(&mut self) -> Result<(Event, Marker), ParseError> {
         self.parser.next_token().map_err(|e| {
             let m = e.marker();
-            ParseError { line: m.line().max(1), column: m.col() + 1, message: e.info().to_string() }
+            let message = if e.info() == "recursion limit exceeded" {
+                // yaml-rust2 counts flow levels in a byte; go-yaml would allow 10,000.
+                "exceeded max depth of 255 for flow collections ([…] and {…}); nest deeper in block style, \
+                 which may go 10000 levels deep as in kustomize"
+                    .to_string()
+            } else {
+                e.info().to_string()
+            };
+            ParseError { line: m.line().max(1), column: m.col() + 1, message }
         })
     }
 
     fn node(&mut self, event: Event, mark: Marker) -> Result<Value, ParseError> {
+        let decoded_before = self.budget.decoded;
+        self.budget.node();
         let (value, anchor) = match event {
             Event::Scalar(mut text, style, anchor, tag) => {
                 if matches!(style, TScalarStyle::Literal | TScalarStyle::Folded) && text.ends_with('\n') {
@@ -139,14 +178,30 @@ impl Builder<'_> {
                 (value, anchor)
             }
             Event::Alias(id) => {
-                let value = self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| error(mark, "alias refers to an unknown anchor".into()))?;
-                return Ok(value);
+                let anchored =
+                    self.anchors.get(&id).ok_or_else(|| error(mark, "alias refers to an unknown anchor".into()))?;
+                if self.depth + anchored.depth > MAX_DEPTH {
+                    return Err(error(mark, format!("exceeded max depth of {MAX_DEPTH} (through an alias)")));
+                }
+                // The expansion is counted, and refused, before it is copied.
+                self.budget.decoded -= 1;
+                if !self.budget.expand(anchored.nodes) {
+                    return Err(error(mark, "document contains excessive aliasing".into()));
+                }
+                self.alias_bytes += anchored.bytes;
+                if self.alias_bytes > self.max_alias_bytes {
+                    return Err(error(
+                        mark,
+                        format!(
+                            "document contains excessive aliasing: aliases copy more than {} MiB",
+                            self.max_alias_bytes >> 20
+                        ),
+                    ));
+                }
+                return Ok(anchored.value.clone());
             }
             Event::SequenceStart(anchor, _) => {
+                self.enter(mark)?;
                 let mut items = Vec::new();
                 self.path.push("[]".into());
                 loop {
@@ -157,15 +212,32 @@ impl Builder<'_> {
                     items.push(self.node(event, mark)?);
                 }
                 self.path.pop();
+                self.depth -= 1;
                 (Value::Array(items), anchor)
             }
-            Event::MappingStart(anchor, _) => (Value::Object(self.mapping()?), anchor),
+            Event::MappingStart(anchor, _) => {
+                self.enter(mark)?;
+                let map = self.mapping()?;
+                self.depth -= 1;
+                (Value::Object(map), anchor)
+            }
             other => return Err(error(mark, format!("unexpected {other:?}"))),
         };
         if anchor > 0 {
-            self.anchors.insert(anchor, value.clone());
+            let nodes = self.budget.decoded - decoded_before;
+            let (depth, bytes) = (depth(&value), approx_bytes(&value));
+            self.anchors.insert(anchor, Anchored { value: value.clone(), nodes, depth, bytes });
         }
         Ok(value)
+    }
+
+    /// Opens a collection, refusing one level too deep (go-yaml's "exceeded max depth").
+    fn enter(&mut self, mark: Marker) -> Result<(), ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(error(mark, format!("exceeded max depth of {MAX_DEPTH}")));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     fn mapping(&mut self) -> Result<Map<String, Value>, ParseError> {
@@ -181,8 +253,17 @@ impl Builder<'_> {
                     // go-yaml recognises the merge key by its text, not by resolution.
                     let is_merge = *style == TScalarStyle::Plain && text == "<<";
                     // Keys are used by their text (a map[string] in kustomize), never resolved.
+                    self.budget.node();
                     if *anchor > 0 {
-                        self.anchors.insert(*anchor, Value::String(text.clone()));
+                        self.anchors.insert(
+                            *anchor,
+                            Anchored {
+                                value: Value::String(text.clone()),
+                                nodes: 1,
+                                depth: 0,
+                                bytes: 32 + text.len() as u64,
+                            },
+                        );
                     }
                     (text.clone(), is_merge)
                 }
@@ -370,5 +451,81 @@ mod tests {
     fn tags_force_types() {
         let doc = parse_single("a: !!str 12\nb: !!int \"12\"\n").unwrap();
         assert_eq!(doc, json!({"a": "12", "b": 12}));
+    }
+    /// `- - - … leaf` nested `levels` sequences deep under `key:` (a top mapping around it).
+    fn nested(key: &str, levels: usize) -> String {
+        format!("a: 1\n{key}:\n  {}leaf\n", "- ".repeat(levels))
+    }
+
+    #[test]
+    fn nesting_up_to_go_yamls_limit_reads_and_one_more_is_refused_at_its_line() {
+        use crate::yaml::limits::on_deep_stack;
+        // The top mapping is level 1, so 9,999 sequences inside it make 10,000 levels.
+        let doc = on_deep_stack(|| parse_single(&nested("spec", MAX_DEPTH - 1))).unwrap();
+        assert_eq!(depth(&doc), MAX_DEPTH);
+        crate::yaml::limits::drop_deep(doc);
+        let err = on_deep_stack(|| parse_single(&nested("spec", MAX_DEPTH))).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(err.message.contains("exceeded max depth of 10000"), "{err}");
+    }
+
+    #[test]
+    fn flow_nesting_past_the_readers_limit_is_a_clear_error() {
+        let flow = format!("a: 1\nb: {}1{}\n", "[".repeat(300), "]".repeat(300));
+        let err = parse_single(&flow).unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("exceeded max depth of 255 for flow collections"), "{err}");
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_limit() {
+        use crate::yaml::limits::on_deep_stack;
+        let half = MAX_DEPTH / 2 + 10;
+        let text = format!("x: &x\n  {}leaf\ny:\n  {}*x\n", "- ".repeat(half), "- ".repeat(half));
+        let err = on_deep_stack(|| parse_single(&text)).unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.contains("exceeded max depth of 10000 (through an alias)"), "{err}");
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_before_it_is_expanded() {
+        // Nine levels of nine aliases: 9^9 strings if expanded.
+        let mut text =
+            String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+        for w in names.windows(2) {
+            text.push_str(&format!("{}: &{} [{}]\n", w[1], w[1], vec![format!("*{}", w[0]); 9].join(",")));
+        }
+        let started = std::time::Instant::now();
+        let err = parse_single(&text).unwrap_err();
+        assert!(err.message.contains("excessive aliasing"), "{err}");
+        assert!(err.line >= 4, "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn aliases_of_long_strings_are_bounded_by_the_bytes_they_copy() {
+        // Few nodes (go-yaml's ratio allows it) but each alias copies 1 MiB.
+        let text = format!("a: &a {}\nb: [{}]\n", "x".repeat(1 << 20), vec!["*a"; 40].join(","));
+        let err = parse_single(&text).unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("aliases copy more than"), "{err}");
+    }
+
+    #[test]
+    fn ordinary_alias_use_is_allowed() {
+        // A few aliases of a small anchor, as Helm-ish values files use them.
+        let text = "defaults: &d {cpu: 1, memory: 2Gi}\na: *d\nb: *d\nc: {<<: *d, cpu: 2}\n";
+        let doc = parse_single(text).unwrap();
+        assert_eq!(doc["c"], json!({"cpu": 2, "memory": "2Gi"}));
+        // Many aliases in a large document stay under the ratio.
+        let mut big = String::from("base: &b [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nitems:\n");
+        for i in 0..2000 {
+            big.push_str(&format!("- {{name: n{i}, v: {i}, w: x, y: z}}\n"));
+        }
+        for _ in 0..50 {
+            big.push_str("- *b\n");
+        }
+        assert!(parse_single(&big).is_ok());
     }
 }
