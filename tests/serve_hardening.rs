@@ -410,3 +410,82 @@ fn the_status_page_has_a_content_security_policy_and_nothing_is_sniffed() {
     assert_eq!(r.status, 401);
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "POST /webhooks/github");
 }
+
+/// The server's resident memory (Linux), MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+#[test]
+fn many_large_unsigned_bodies_at_once_stay_within_the_memory_budget() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = Server::start(&config("bodyReadTimeout: 60s, maxConnections: 64"), "warn");
+    let pid = server.child.id();
+    let before = rss_mib(pid);
+    // Twelve clients each send all but the last byte of a 25 MiB body (GitHub's maximum): the
+    // server cannot check a signature before the whole body is in, so it holds what it reads.
+    let size = tidegate::webhook::MAX_BODY_BYTES;
+    let clients = 12;
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut streams = Vec::new();
+    for _ in 0..clients {
+        let mut s = TcpStream::connect(&server.addr).expect("connect");
+        s.set_write_timeout(Some(Duration::from_secs(60))).expect("write timeout");
+        let head = format!(
+            "POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {size}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).expect("headers");
+        let mut writer = s.try_clone().expect("clone");
+        let written = Arc::clone(&written);
+        std::thread::spawn(move || {
+            let chunk = vec![b' '; 256 * 1024];
+            let mut left = size - 1;
+            while left > 0 {
+                let n = chunk.len().min(left);
+                if writer.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                left -= n;
+                written.fetch_add(n, Ordering::Relaxed);
+            }
+        });
+        streams.push(s);
+    }
+    // Wait until the clients can write no more (the server reads no more), deadline 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, Instant::now());
+    loop {
+        let now = written.load(Ordering::Relaxed);
+        if now == (size - 1) * clients {
+            break;
+        }
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the clients were still writing after 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = rss_mib(pid);
+    let budget = (4 * size) as f64 / (1024.0 * 1024.0);
+    assert!(
+        after - before < budget + 40.0,
+        "{clients} unsigned 25 MiB bodies in flight grew the server from {before:.0} to {after:.0} MiB \
+         (budget {budget:.0} MiB); {} MiB were sent",
+        written.load(Ordering::Relaxed) / (1024 * 1024)
+    );
+    // The server still answers, and a small signed delivery is not starved for long: the
+    // bodies' timeout frees the budget at the latest.
+    let r = server.get("/healthz").expect("GET /healthz");
+    assert_eq!(r.status, 200);
+    drop(streams);
+}

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::state::{DeliveryOutcome, Shared};
 use crate::source::Secret;
@@ -34,6 +34,60 @@ pub struct AppState {
     pub bot: Option<crate::bot::BotHandle>,
     /// Bound on reading a delivery's body (`http.bodyReadTimeout`).
     pub body_read_timeout: Duration,
+    /// Bytes of webhook bodies held in memory at once, across connections
+    /// ([`WEBHOOK_BODY_BUDGET`]): a body's bytes are read only once they fit.
+    pub body_budget: Arc<Semaphore>,
+}
+
+/// Bytes of webhook bodies, signed or not, held in memory at once: four deliveries of
+/// GitHub's maximum size. Every body must be read whole before its signature can be checked,
+/// so without this bound many clients each sending 25 MiB could exhaust memory; with it they
+/// wait (within `http.bodyReadTimeout`) while their bytes stay in the kernel's socket buffers.
+pub const WEBHOOK_BODY_BUDGET: usize = 4 * MAX_BODY_BYTES;
+
+/// Why a webhook body could not be read.
+enum BodyError {
+    /// Above [`MAX_BODY_BYTES`].
+    TooLarge,
+    /// The connection failed while reading.
+    Broken(String),
+}
+
+/// Reads a body whole, at most [`MAX_BODY_BYTES`], taking its bytes from `budget` as they
+/// arrive (the permits are released when the returned guard is dropped).
+async fn read_body(
+    mut body: axum::body::Body,
+    declared: Option<usize>,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
+    use hyper::body::Body as _;
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut data: Vec<u8> = Vec::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        if data.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        // What is charged is the buffer's capacity, before it grows.
+        let needed = data.len() + chunk.len();
+        if needed > data.capacity() {
+            let grown = needed.max(data.capacity() * 2).min(MAX_BODY_BYTES);
+            let more = u32::try_from(grown - data.capacity()).map_err(|_| BodyError::TooLarge)?;
+            let permit =
+                Arc::clone(budget).acquire_many_owned(more).await.map_err(|e| BodyError::Broken(e.to_string()))?;
+            match &mut held {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+            data.reserve_exact(grown - data.len());
+        }
+        data.extend_from_slice(&chunk);
+    }
+    Ok((Bytes::from(data), held))
 }
 
 /// The status page's Content-Security-Policy: its script and style are served from tidegate
@@ -45,7 +99,7 @@ pub const STATUS_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-
 /// The router of the general connections: every endpoint.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/webhooks/github", post(webhook).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)))
+        .route("/webhooks/github", post(webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -96,19 +150,24 @@ async fn webhook(State(s): State<Arc<AppState>>, request: Request) -> Response {
     let headers = request.headers().clone();
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let metrics = &s.shared.metrics;
-    // The body is read raw (capped by the route's DefaultBodyLimit) within bodyReadTimeout: a
-    // client trickling a body holds a connection no longer than that.
-    let body = match tokio::time::timeout(s.body_read_timeout, Bytes::from_request(request, &())).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(rejection)) => {
-            let code = rejection.status();
-            let outcome = if code == StatusCode::PAYLOAD_TOO_LARGE {
-                DeliveryOutcome::TooLarge
-            } else {
-                DeliveryOutcome::Malformed
-            };
-            metrics.unverified_delivery(outcome);
-            return text(code, rejection.body_text());
+    // The body is read raw, capped at MAX_BODY_BYTES and within the shared memory budget,
+    // within bodyReadTimeout: a client trickling a body holds a connection no longer than that.
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let read = read_body(request.into_body(), declared, &s.body_budget);
+    let (body, _budget) = match tokio::time::timeout(s.body_read_timeout, read).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::TooLarge)) => {
+            metrics.unverified_delivery(DeliveryOutcome::TooLarge);
+            let mut r = text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes (GitHub's maximum)"),
+            );
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        Ok(Err(BodyError::Broken(e))) => {
+            metrics.unverified_delivery(DeliveryOutcome::Malformed);
+            return text(StatusCode::BAD_REQUEST, format!("failed to read the body: {}", untrusted::for_log(&e)));
         }
         Err(_) => {
             metrics.unverified_delivery(DeliveryOutcome::Timeout);
@@ -116,7 +175,7 @@ async fn webhook(State(s): State<Arc<AppState>>, request: Request) -> Response {
                 StatusCode::REQUEST_TIMEOUT,
                 format!("the body was not received within {:?} (http.bodyReadTimeout)", s.body_read_timeout),
             );
-            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;
         }
     };

@@ -137,6 +137,7 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         repository,
         bot: Some(bot.clone()),
         body_read_timeout: cfg.http.body_read_timeout,
+        body_budget: Arc::new(tokio::sync::Semaphore::new(http::WEBHOOK_BODY_BUDGET)),
     });
     if cfg.webhook_secrets.is_empty() {
         tracing::warn!("no webhook secret configured (TIDEGATE_WEBHOOK_SECRET): every delivery will be refused");
