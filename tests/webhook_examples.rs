@@ -242,7 +242,8 @@ fn refusals_have_their_status() {
     d.sha256 = Some("sha256=xyz".into());
     check("malformed signature", d, push, 401, "malformed");
 
-    let unauthorized = server.metric(r#"tidegate_webhook_deliveries_total{event="push",outcome="unauthorized"}"#);
+    // Counted without their event: nothing of an unverified request becomes a label.
+    let unauthorized = server.metric(r#"tidegate_webhook_deliveries_total{event="unverified",outcome="unauthorized"}"#);
     assert_eq!(unauthorized, Some(5.0), "refused deliveries are counted:\n{}", server.metrics());
 
     // GitHub's maximum is 25 MiB: one byte more is refused, exactly the maximum is read.

@@ -82,6 +82,38 @@ pub struct EnvConfig {
     pub wave_timeout: Duration,
 }
 
+/// Limits of the HTTP server (`http:`): how long a client may take and how many connections it
+/// may hold, so that stalled or idle connections cannot exhaust file descriptors or memory and
+/// health probes always get an answer (docs/serve.md explains the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// From a connection's start (or a keep-alive connection's first new byte) until a request's
+    /// headers are complete (`http.headerReadTimeout`).
+    pub header_read_timeout: Duration,
+    /// Reading a webhook delivery's body, once its headers are in (`http.bodyReadTimeout`).
+    pub body_read_timeout: Duration,
+    /// A keep-alive connection waiting for its next request, or a response the client stops
+    /// reading, is closed after this (`http.idleTimeout`).
+    pub idle_timeout: Duration,
+    /// Connections served at once (`http.maxConnections`).
+    pub max_connections: usize,
+    /// Connections reserved, once `max_connections` are open, for `/healthz`, `/readyz` and
+    /// `/metrics` only: short header timeout, one request each (`http.probeConnections`).
+    pub probe_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 512,
+            probe_connections: 16,
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -105,6 +137,8 @@ pub struct ServeConfig {
     pub leader_election: LeaderElectionConfig,
     /// The promotion bot.
     pub promotion: PromotionConfig,
+    /// Limits of the HTTP server.
+    pub http: HttpConfig,
 }
 
 /// Leader election settings.
@@ -142,6 +176,17 @@ struct FileConfig {
     system_namespace: Option<String>,
     leader_election: Option<FileLeader>,
     promotion: Option<FilePromotion>,
+    http: Option<FileHttp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileHttp {
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_connections: Option<usize>,
+    probe_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +258,37 @@ fn duration(source: &str, field: &str, text: Option<&str>, default: Duration) ->
         Some(t) => crate::cli::parse_duration(t)
             .map_err(|m| ConfigError { source_name: source.to_string(), message: format!("{field}: {m}") }),
     }
+}
+
+/// The `http:` section, defaults filled in; a zero timeout or `maxConnections` is refused.
+fn http_config(source: &str, file: Option<FileHttp>) -> Result<HttpConfig, ConfigError> {
+    let f = file.unwrap_or_default();
+    let d = HttpConfig::default();
+    let timeout = |field: &str, text: Option<&str>, default: Duration| {
+        let value = duration(source, field, text, default)?;
+        if value.is_zero() {
+            return Err(ConfigError { source_name: source.to_string(), message: format!("{field}: must be above 0") });
+        }
+        Ok(value)
+    };
+    let http = HttpConfig {
+        header_read_timeout: timeout(
+            "http.headerReadTimeout",
+            f.header_read_timeout.as_deref(),
+            d.header_read_timeout,
+        )?,
+        body_read_timeout: timeout("http.bodyReadTimeout", f.body_read_timeout.as_deref(), d.body_read_timeout)?,
+        idle_timeout: timeout("http.idleTimeout", f.idle_timeout.as_deref(), d.idle_timeout)?,
+        max_connections: f.max_connections.unwrap_or(d.max_connections),
+        probe_connections: f.probe_connections.unwrap_or(d.probe_connections),
+    };
+    if http.max_connections == 0 {
+        return Err(ConfigError {
+            source_name: source.to_string(),
+            message: "http.maxConnections: must be at least 1".into(),
+        });
+    }
+    Ok(http)
 }
 
 fn read_secret(path: &Path, what: &str) -> Result<Secret, ConfigError> {
@@ -347,7 +423,9 @@ impl ServeConfig {
                 Duration::from_secs(15),
             )?,
         };
+        let http = http_config(&name, fc.http)?;
         Ok(ServeConfig {
+            http,
             promotion,
             leader_election,
             listen,
@@ -417,5 +495,38 @@ mod tests {
         std::fs::write(&file, "pollIntervall: 1m\n").unwrap();
         let err = ServeConfig::load(Some(&file), &env(&[("TIDEGATE_REPO", "/r")])).unwrap_err();
         assert!(err.to_string().contains("unknown field `pollIntervall`"), "{err}");
+    }
+
+    #[test]
+    fn http_limits_have_defaults_and_are_checked() {
+        let repo = env(&[("TIDEGATE_REPO", "/r")]);
+        assert_eq!(ServeConfig::load(None, &repo).unwrap().http, HttpConfig::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "http: {headerReadTimeout: 300ms, bodyReadTimeout: 2s, idleTimeout: 1m, maxConnections: 8, probeConnections: 0}\n",
+        )
+        .unwrap();
+        let http = ServeConfig::load(Some(&file), &repo).unwrap().http;
+        assert_eq!(
+            http,
+            HttpConfig {
+                header_read_timeout: Duration::from_millis(300),
+                body_read_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 8,
+                probe_connections: 0,
+            }
+        );
+        for (text, says) in [
+            ("http: {idleTimeout: 0s}\n", "http.idleTimeout: must be above 0"),
+            ("http: {maxConnections: 0}\n", "http.maxConnections: must be at least 1"),
+            ("http: {headerTimeout: 1s}\n", "unknown field `headerTimeout`"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let err = ServeConfig::load(Some(&file), &repo).unwrap_err();
+            assert!(err.to_string().contains(says), "{text}: {err}");
+        }
     }
 }

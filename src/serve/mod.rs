@@ -1,12 +1,14 @@
 //! `tidegate serve`: the long-running controller and GitHub webhook server.
 //!
-//! Owns: wiring configuration, the HTTP server, the control loop and shutdown together.
+//! Owns: wiring configuration, the HTTP server (its limits in `server.rs`), the control loop
+//! and shutdown together.
 //! Starts and answers webhooks even while the cluster or GitHub is unreachable; `/readyz`
 //! says what is missing.
 
 pub mod controller;
 pub mod http;
 pub mod leader;
+pub mod server;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -134,6 +136,8 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         branch: cfg.repo.branch.clone(),
         repository,
         bot: Some(bot.clone()),
+        body_read_timeout: cfg.http.body_read_timeout,
+        body_budget: Arc::new(tokio::sync::Semaphore::new(http::WEBHOOK_BODY_BUDGET)),
     });
     if cfg.webhook_secrets.is_empty() {
         tracing::warn!("no webhook secret configured (TIDEGATE_WEBHOOK_SECRET): every delivery will be refused");
@@ -146,10 +150,14 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     eprintln!("tidegate serve: listening on http://{addr}");
     let loop_handle =
         tokio::spawn(controller::run(Arc::clone(&cfg), Arc::clone(&shared), source, wake, stop_rx.clone(), Some(bot)));
-    let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, http::router(app)).with_graceful_shutdown(async move {
-        let _ = server_stop.changed().await;
-    });
+    let server = server::serve(
+        listener,
+        http::router(Arc::clone(&app)),
+        http::probe_router(app),
+        cfg.http.clone(),
+        Arc::clone(&shared),
+        stop_rx.clone(),
+    );
     let signal = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -163,10 +171,7 @@ pub async fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
         tracing::info!("shutting down: no new deliveries; finishing the reconcile in flight");
         let _ = stop_tx.send(true);
     };
-    let (served, ()) = tokio::join!(server, signal);
-    if let Err(e) = served {
-        tracing::error!(error = %e, "server error");
-    }
+    tokio::join!(server, signal);
     let _ = loop_handle.await;
     // The promotion in hand (a pull request being written) is finished, within reason: the
     // adapter's writes resume safely after a restart anyway.

@@ -150,13 +150,66 @@ pub struct Status {
     pub election_error: Option<String>,
 }
 
-/// Labels of webhook delivery counts.
+/// Labels of webhook delivery counts. Both come from fixed sets, never from a request: a
+/// request cannot add a series.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
-    /// The event.
-    pub event: String,
-    /// `accepted`, `duplicate`, `ignored`, `unauthorized`, `malformed`, `too_large`.
-    pub outcome: String,
+    /// A GitHub event name ([`crate::webhook::untrusted::GITHUB_EVENTS`]), `other`, or
+    /// `unverified` for a delivery refused before its signature was verified.
+    pub event: &'static str,
+    /// One of [`DeliveryOutcome`].
+    pub outcome: &'static str,
+}
+
+/// What became of a webhook delivery (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Acted on or queued.
+    Accepted,
+    /// A delivery id already processed.
+    Duplicate,
+    /// Acknowledged, nothing to do.
+    Ignored,
+    /// Missing or wrong signature.
+    Unauthorized,
+    /// Unreadable request or payload.
+    Malformed,
+    /// Body above the maximum.
+    TooLarge,
+    /// Body not received within `http.bodyReadTimeout`.
+    Timeout,
+    /// A queue was full.
+    Overloaded,
+}
+
+impl DeliveryOutcome {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Accepted => "accepted",
+            DeliveryOutcome::Duplicate => "duplicate",
+            DeliveryOutcome::Ignored => "ignored",
+            DeliveryOutcome::Unauthorized => "unauthorized",
+            DeliveryOutcome::Malformed => "malformed",
+            DeliveryOutcome::TooLarge => "too_large",
+            DeliveryOutcome::Timeout => "timeout",
+            DeliveryOutcome::Overloaded => "overloaded",
+        }
+    }
+}
+
+/// Labels of connections closed by the server's limits.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `header_timeout`, `idle_timeout`, `write_timeout` or `over_capacity`.
+    pub reason: &'static str,
+}
+
+/// Labels of open connections.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `general` (every endpoint) or `probe` (the reserve for health probes and metrics).
+    pub pool: &'static str,
 }
 
 /// Labels per environment.
@@ -222,6 +275,10 @@ pub struct Metrics {
     pub promotions: Family<PromotionLabels, Counter>,
     /// GitHub API requests made by the promotion bot.
     pub github_requests: Counter,
+    /// Open HTTP connections by pool.
+    pub connections_open: Family<PoolLabels, Gauge>,
+    /// HTTP connections closed by a timeout or refused over the connection limits.
+    pub connections_closed: Family<ConnectionLabels, Counter>,
 }
 
 impl Metrics {
@@ -264,7 +321,17 @@ impl Metrics {
         );
         let github_requests = Counter::default();
         registry.register("github_requests", "GitHub API requests made by the promotion bot", github_requests.clone());
+        let connections_open = Family::<PoolLabels, Gauge>::default();
+        registry.register("http_connections", "Open HTTP connections by pool", connections_open.clone());
+        let connections_closed = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "http_connections_closed",
+            "HTTP connections closed by a timeout or refused over the connection limits",
+            connections_closed.clone(),
+        );
         Metrics {
+            connections_open,
+            connections_closed,
             registry,
             deliveries,
             reconcile_seconds,
@@ -277,9 +344,17 @@ impl Metrics {
         }
     }
 
-    /// Counts a delivery.
-    pub fn delivery(&self, event: &str, outcome: &str) {
-        self.deliveries.get_or_create(&DeliveryLabels { event: event.to_string(), outcome: outcome.to_string() }).inc();
+    /// Counts a delivery whose signature was verified; an event GitHub does not have counts as
+    /// `other`.
+    pub fn delivery(&self, event: &str, outcome: DeliveryOutcome) {
+        let event = crate::webhook::untrusted::event_label(event);
+        self.deliveries.get_or_create(&DeliveryLabels { event, outcome: outcome.label() }).inc();
+    }
+
+    /// Counts a delivery refused before its signature was verified: nothing of it is a label.
+    pub fn unverified_delivery(&self, outcome: DeliveryOutcome) {
+        let event = crate::webhook::untrusted::UNVERIFIED;
+        self.deliveries.get_or_create(&DeliveryLabels { event, outcome: outcome.label() }).inc();
     }
 
     /// Counts a promotion attempt.

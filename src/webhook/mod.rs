@@ -14,6 +14,8 @@ use sha2::Sha256;
 
 use crate::source::Secret;
 
+pub mod untrusted;
+
 /// GitHub's maximum payload size; larger bodies are refused with 413.
 pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
