@@ -54,6 +54,9 @@ pub async fn run_sync(rendered: &RenderedEnv, context: Option<&str>, opts: &Sync
     for (app, r) in &report.pruned {
         out.push_str(&format!("{app}: {} {r}\n", if opts.dry_run { "would prune" } else { "pruned" }));
     }
+    if let Some(why) = &report.prune_skipped {
+        out.push_str(&format!("prune skipped: {why}\n"));
+    }
     for app in &report.orphaned_apps {
         out.push_str(&format!(
             "{app}: no longer in the repository; its objects were left in place (sync with --prune --prune-removed-apps to delete them)\n"

@@ -365,6 +365,47 @@ fn a_failed_render_applies_and_prunes_nothing() {
     assert!(env.fake.requests().is_empty(), "nothing may reach the cluster after a failed render");
 }
 
+/// Issue 9: an object a JSON patch nests past serde_json's default recursion limit (128) was
+/// printed by `build`, silently dropped by `render`/`plan`/`check`, and then pruned.
+#[test]
+fn an_object_nested_past_128_levels_is_rendered_applied_and_never_pruned() {
+    let env = Env::new(Duration::from_millis(50));
+    let repo = Repo::new();
+    assert_eq!(env.sync(&repo, &[]).status.code(), Some(0));
+    let mut deep = "\"leaf\"".to_string();
+    for _ in 0..150 {
+        deep = format!("[{deep}]");
+    }
+    repo.write(
+        "overlays/dev/web/kustomization.yaml",
+        &format!(
+            "resources: [../../../apps-of-apps/web/base]\npatches:\n- target: {{kind: Widget}}\n  patch: '[{{\"op\": \"add\", \"path\": \"/spec/deep\", \"value\": {deep}}}]'\n"
+        ),
+    );
+    let check = env.tidegate(repo.path(), &["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains(" 11 objects"), "{}", text(&check));
+    let render = env.tidegate(repo.path(), &["render", "--env", "dev", "--app", "web"]);
+    assert!(String::from_utf8_lossy(&render.stdout).contains("kind: Widget"), "{}", text(&render));
+    env.fake.clear_requests();
+    let out = env.sync(&repo, &["--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(env.fake.requests().iter().all(|r| r.method != "DELETE"), "nothing may be pruned: {}", text(&out));
+    let widget = env.fake.object("example.com/v1", "Widget", Some("shop"), "shiny").expect("the Widget is kept");
+    let mut v = &widget["spec"]["deep"];
+    let mut levels = 0;
+    while let Some(inner) = v.get(0) {
+        v = inner;
+        levels += 1;
+    }
+    assert_eq!((levels, v.as_str()), (150, Some("leaf")), "the live Widget carries the deep value");
+    // A resync of the same state writes nothing and prunes nothing.
+    env.fake.clear_requests();
+    let out = env.sync(&repo, &["--prune"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(object_writes(&env.fake).is_empty() && env.fake.requests().iter().all(|r| r.method != "DELETE"));
+}
+
 #[test]
 fn removed_apps_are_kept_unless_explicitly_allowed() {
     let env = Env::new(Duration::from_millis(50));

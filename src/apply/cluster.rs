@@ -377,10 +377,29 @@ impl Cluster {
             Ok(b) => b,
             Err(e) => return (Err(ClusterError::Unreachable(e.to_string())), retry_after),
         };
-        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let parsed = crate::yaml::limits::parse_json(&body);
         if status.is_success() {
-            return (Ok(value), None);
+            // An answer that cannot be read is an error, never "nothing there": an object taken
+            // for missing would be re-created, or dropped from the inventory.
+            return match parsed {
+                Ok(value) => (Ok(value), None),
+                Err(e) if body.iter().all(u8::is_ascii_whitespace) => {
+                    tracing::debug!(error = %e, %method, %path, "empty answer");
+                    (Ok(Value::Null), None)
+                }
+                Err(e) => (
+                    Err(ClusterError::Api {
+                        method,
+                        path,
+                        code: status.as_u16(),
+                        reason: "UnreadableResponse".into(),
+                        message: format!("failed to read the API server's answer: {e}"),
+                    }),
+                    None,
+                ),
+            };
         }
+        let value = parsed.unwrap_or(Value::Null);
         let text = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         let message = if value.is_null() { String::from_utf8_lossy(&body).trim().to_string() } else { text("message") };
         let reason = if text("reason").is_empty() {

@@ -151,6 +151,8 @@ pub struct SyncReport {
     pub pruned: Vec<(String, ObjectRef)>,
     /// Apps gone from the repository whose objects were kept.
     pub orphaned_apps: Vec<String>,
+    /// Why prune did not run although it was asked for, if it did not.
+    pub prune_skipped: Option<String>,
     /// Requests sent.
     pub requests: u64,
     /// Requests that changed state.
@@ -167,6 +169,17 @@ impl SyncReport {
 /// Why a sync could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// What sync was handed is not what was rendered (objects lost or changed on the way):
+    /// nothing is applied or pruned.
+    #[error("failed to sync {env}: app {app} holds {found}; nothing is applied or pruned")]
+    Inconsistent {
+        /// The environment.
+        env: String,
+        /// The app.
+        app: String,
+        /// What sync holds against what the render recorded (objects and digests).
+        found: String,
+    },
     /// The cluster failed in a way that stops everything (e.g. reading inventories).
     #[error("failed to sync {env}: {source}")]
     Cluster {
@@ -191,6 +204,7 @@ pub async fn sync(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<SyncReport, SyncError> {
     let env = rendered.env.as_str();
+    check_rendered(rendered)?;
     let fail = |source| SyncError::Cluster { env: env.to_string(), source };
     let start_total = cluster.counters.total.load(std::sync::atomic::Ordering::Relaxed);
     let start_writes = cluster.counters.writes.load(std::sync::atomic::Ordering::Relaxed);
@@ -200,9 +214,13 @@ pub async fn sync(
         waves: Vec::new(),
         pruned: Vec::new(),
         orphaned_apps: Vec::new(),
+        prune_skipped: None,
         requests: 0,
         writes: 0,
     };
+    // Per app, the objects this sync applied (or found as desired) in full: prune only runs when
+    // this is exactly what was rendered.
+    let mut accounted: BTreeMap<&str, BTreeSet<ObjectRef>> = BTreeMap::new();
     let mut failed = false;
     let mut inventory_namespace_ready = !inventories.is_empty();
     // What this sync itself creates: in a dry run, objects in these namespaces or of these
@@ -246,6 +264,28 @@ pub async fn sync(
             wave_report.failure = Some(reason);
             failed = true;
         }
+        // Apps of this wave that failed to render keep what they have in the cluster; the wave
+        // is not settled, so later waves wait and nothing is pruned.
+        if !wave.failed.is_empty() {
+            let list: Vec<String> = wave.failed.iter().map(|p| format!("{}: {}", p.app, p.message)).collect();
+            let reason = format!(
+                "{} app(s) failed to render; their objects are left as they are:\n  {}",
+                list.len(),
+                list.join("\n  ")
+            );
+            wave_report.failure = Some(match wave_report.failure.take() {
+                Some(other) => format!("{other}\n{reason}"),
+                None => reason,
+            });
+            failed = true;
+        }
+        if wave_report.failure.is_none() {
+            for (d, app_report) in desired.iter().zip(&wave_report.apps) {
+                if app_report.failed.is_empty() {
+                    accounted.insert(d.app.name.as_str(), d.objects.iter().map(ObjectRef::of).collect());
+                }
+            }
+        }
         // Record what was applied even when the wave failed, so nothing is lost for prune.
         if !opts.dry_run {
             for (d, app_report) in desired.iter().zip(&wave_report.apps) {
@@ -287,12 +327,58 @@ pub async fn sync(
             }
         }
         if opts.prune {
-            prune(cluster, rendered, &mut inventories, opts, &mut report).await.map_err(fail)?;
+            match unaccounted(rendered, &accounted) {
+                None => prune(cluster, rendered, &mut inventories, opts, &mut report).await.map_err(fail)?,
+                Some(why) => {
+                    tracing::error!(env, reason = %why, "prune skipped: what was applied is not what was rendered");
+                    report.prune_skipped = Some(why);
+                }
+            }
         }
+    } else if opts.prune {
+        report.prune_skipped = Some("a wave failed or an app failed to render".into());
     }
     report.requests = cluster.counters.total.load(std::sync::atomic::Ordering::Relaxed) - start_total;
     report.writes = cluster.counters.writes.load(std::sync::atomic::Ordering::Relaxed) - start_writes;
     Ok(report)
+}
+
+/// Sync starts only from what was rendered: every app's objects must still be as many, and hash
+/// to the same digest, as when they were rendered.
+#[allow(clippy::result_large_err)] // the error path of a sync that does not start
+fn check_rendered(rendered: &RenderedEnv) -> Result<(), SyncError> {
+    for app in rendered.waves.iter().flat_map(|w| &w.apps) {
+        let digest = crate::plan::digest(&app.objects);
+        if app.objects.len() != app.object_count || digest != app.digest {
+            return Err(SyncError::Inconsistent {
+                env: rendered.env.clone(),
+                app: app.name.clone(),
+                found: format!(
+                    "{} objects ({digest}) but was rendered with {} objects ({})",
+                    app.objects.len(),
+                    app.object_count,
+                    app.digest
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why prune must not run: an app whose objects were not all applied, or not as many as it
+/// rendered, as one message; `None` when every rendered object is accounted for.
+fn unaccounted(rendered: &RenderedEnv, accounted: &BTreeMap<&str, BTreeSet<ObjectRef>>) -> Option<String> {
+    let mut problems = Vec::new();
+    for app in rendered.waves.iter().flat_map(|w| &w.apps) {
+        let applied = accounted.get(app.name.as_str()).map_or(0, BTreeSet::len);
+        if applied != app.object_count {
+            problems.push(format!("{}: {applied} of {} rendered objects applied", app.name, app.object_count));
+        }
+    }
+    for failed in rendered.waves.iter().flat_map(|w| &w.failed) {
+        problems.push(format!("{}: failed to render", failed.app));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// The cluster is the authority on scope: a kind it serves cluster-wide has no namespace (a

@@ -139,6 +139,9 @@ pub struct ServeConfig {
     pub promotion: PromotionConfig,
     /// Limits of the HTTP server.
     pub http: HttpConfig,
+    /// Bounds on one app's render (`render.timeout`, `render.maxBytes`): an app over them fails
+    /// alone.
+    pub render: crate::render::RenderLimits,
 }
 
 /// Leader election settings.
@@ -177,6 +180,14 @@ struct FileConfig {
     leader_election: Option<FileLeader>,
     promotion: Option<FilePromotion>,
     http: Option<FileHttp>,
+    render: Option<FileRender>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileRender {
+    timeout: Option<String>,
+    max_bytes: Option<serde_yaml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +300,45 @@ fn http_config(source: &str, file: Option<FileHttp>) -> Result<HttpConfig, Confi
         });
     }
     Ok(http)
+}
+
+/// The `render:` section: `timeout` (a duration) and `maxBytes` (bytes, or with a `Ki`, `Mi`
+/// or `Gi` suffix); both above zero.
+fn render_limits(source: &str, file: Option<FileRender>) -> Result<crate::render::RenderLimits, ConfigError> {
+    let f = file.unwrap_or_default();
+    let d = crate::render::RenderLimits::default();
+    let bad = |message: String| ConfigError { source_name: source.to_string(), message };
+    let timeout = duration(source, "render.timeout", f.timeout.as_deref(), d.timeout)?;
+    if timeout.is_zero() {
+        return Err(bad("render.timeout: must be above 0".into()));
+    }
+    let max_bytes = match f.max_bytes {
+        None => d.max_bytes,
+        Some(serde_yaml::Value::Number(n)) => {
+            n.as_u64().ok_or_else(|| bad(format!("render.maxBytes: {n} is not a number of bytes")))?
+        }
+        Some(serde_yaml::Value::String(text)) => {
+            parse_bytes(&text).map_err(|m| bad(format!("render.maxBytes: {m}")))?
+        }
+        Some(_) => return Err(bad("render.maxBytes: expected a number of bytes such as 256Mi".into())),
+    };
+    if max_bytes == 0 {
+        return Err(bad("render.maxBytes: must be above 0".into()));
+    }
+    Ok(crate::render::RenderLimits { timeout, max_bytes })
+}
+
+/// `256Mi`, `1Gi`, `512Ki` or plain bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, shift) = match t {
+        _ if t.ends_with("Ki") => (&t[..t.len() - 2], 10),
+        _ if t.ends_with("Mi") => (&t[..t.len() - 2], 20),
+        _ if t.ends_with("Gi") => (&t[..t.len() - 2], 30),
+        _ => (t, 0),
+    };
+    let n: u64 = digits.trim().parse().map_err(|_| format!("invalid size {t:?} (use e.g. 256Mi, 1Gi or bytes)"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("size {t:?} is too large"))
 }
 
 fn read_secret(path: &Path, what: &str) -> Result<Secret, ConfigError> {
@@ -424,8 +474,10 @@ impl ServeConfig {
             )?,
         };
         let http = http_config(&name, fc.http)?;
+        let render = render_limits(&name, fc.render)?;
         Ok(ServeConfig {
             http,
+            render,
             promotion,
             leader_election,
             listen,
@@ -446,6 +498,21 @@ impl ServeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn render_limits_have_defaults_and_take_sizes_with_units() {
+        let d = crate::render::RenderLimits::default();
+        assert_eq!(render_limits("f", None).unwrap(), d);
+        let f = FileRender { timeout: Some("5s".into()), max_bytes: Some(serde_yaml::Value::String("64Mi".into())) };
+        let l = render_limits("f", Some(f)).unwrap();
+        assert_eq!((l.timeout, l.max_bytes), (Duration::from_secs(5), 64 << 20));
+        let f = FileRender { timeout: None, max_bytes: Some(serde_yaml::from_str("1000").unwrap()) };
+        assert_eq!(render_limits("f", Some(f)).unwrap().max_bytes, 1000);
+        let f = FileRender { timeout: None, max_bytes: Some(serde_yaml::Value::String("lots".into())) };
+        assert!(render_limits("f", Some(f)).unwrap_err().message.starts_with("render.maxBytes: invalid size"));
+        let f = FileRender { timeout: Some("0s".into()), max_bytes: None };
+        assert!(render_limits("f", Some(f)).unwrap_err().message.contains("must be above 0"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -256,15 +256,9 @@ fn render_env_on_this_thread(
     (RenderedEnv { env: env.to_string(), waves }, problems)
 }
 
-/// Reads back an object this module encoded. Its depth was checked when it was rendered, so
-/// serde_json's recursion limit (128) is lifted; this runs on a deep stack.
+/// Reads back an object this module encoded (its depth was checked when it was rendered).
 fn decode(bytes: &[u8]) -> Result<Value, String> {
-    use serde::Deserialize as _;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    de.disable_recursion_limit();
-    let value = Value::deserialize(&mut de).map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(value)
+    crate::yaml::limits::parse_json(bytes)
 }
 
 /// Builds every app's overlay, spread over the machine's cores, each within `limits`, on

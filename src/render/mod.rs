@@ -632,3 +632,56 @@ fn push_object(
         ))),
     }
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, fs::DiskTree) {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let t = fs::DiskTree::new(dir.path()).unwrap();
+        (dir, t)
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: \"0123456789\"\n";
+
+    #[test]
+    fn a_build_over_its_time_stops_naming_where_it_was() {
+        let (_d, t) = tree(&[("app/kustomization.yaml", "resources: [cm.yaml]\n"), ("app/cm.yaml", CM)]);
+        let dir = RepoPath::new("app").unwrap();
+        let limits = RenderLimits { timeout: Duration::ZERO, ..RenderLimits::default() };
+        let err = build_limited(&t, &dir, limits).unwrap_err();
+        assert!(matches!(err, RenderError::TimedOut { .. }), "{err}");
+        assert!(err.to_string().starts_with("app: render stopped after 0ns, its time limit (render.timeout)"), "{err}");
+        assert_eq!(build(&t, &dir).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_file_larger_than_the_budget_is_refused_before_it_is_read() {
+        let big = format!("{CM}  pad: \"{}\"\n", "x".repeat(100_000));
+        let (_d, t) = tree(&[("app/kustomization.yaml", "resources: [cm.yaml]\n"), ("app/cm.yaml", &big)]);
+        let limits = RenderLimits { max_bytes: 50_000, ..RenderLimits::default() };
+        let err = build_limited(&t, &RepoPath::new("app").unwrap(), limits).unwrap_err();
+        assert!(err.to_string().starts_with("app/cm.yaml: render stopped: it produces more than 50000 bytes"), "{err}");
+    }
+
+    #[test]
+    fn patches_that_multiply_an_object_stop_at_the_size_limit() {
+        let ops: Vec<String> =
+            (0..30).map(|i| format!("{{\"op\": \"copy\", \"from\": \"/data\", \"path\": \"/data/k{i}\"}}")).collect();
+        let k =
+            format!("resources: [cm.yaml]\npatches:\n- target: {{kind: ConfigMap}}\n  patch: '[{}]'\n", ops.join(", "));
+        let (_d, t) = tree(&[("app/kustomization.yaml", &k), ("app/cm.yaml", CM)]);
+        let limits = RenderLimits { max_bytes: 1 << 20, ..RenderLimits::default() };
+        let started = Instant::now();
+        let err = build_limited(&t, &RepoPath::new("app").unwrap(), limits).unwrap_err();
+        assert!(err.to_string().contains("the render's size limit (render.maxBytes)"), "{err}");
+        assert!(err.to_string().starts_with("app/kustomization.yaml: patches[0] does not apply to"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

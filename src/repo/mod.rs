@@ -257,6 +257,10 @@ impl Repository {
                 return Err(ModelErrors(vec![ModelError { location: ROOT_FILE.into(), message }]));
             }
         };
+        if let Some(e) = crate::yaml::limits_error(&text) {
+            let message = format!("line {}, column {}: {}", e.line, e.column, e.message);
+            return Err(ModelErrors(vec![ModelError { location: ROOT_FILE.into(), message }]));
+        }
         let root: RootFile = match serde_yaml::from_str(&text) {
             Ok(r) => r,
             Err(e) => {

@@ -211,19 +211,19 @@ async fn reconcile_once(
     tell_bot(Work::Snapshot(snapshot.clone()));
     // Environments this instance does not reconcile still show what they pin.
     for env in repo.environments.iter().filter(|e| !cfg.environments.iter().any(|c| c.name == e.name)) {
-        if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
-            record_images(shared, &rendered);
-        }
+        let rendered = render(shared, cfg, &repo, &snapshot, &env.name);
+        record_images(shared, &rendered);
     }
     for env in &cfg.environments {
         if leader {
             reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
             // Automatic promotions out of this environment (only the leader opens them).
             tell_bot(Work::Reconciled { env: env.name.clone(), auto: true });
-        } else if let Ok(rendered) = plan::render_env(&repo, &snapshot.tree, &env.name, None) {
+        } else {
             // A follower shows what the repository wants and what the cluster runs, read-only;
             // the leader applies. The promotion bot of a follower answers the /promote comments
             // that reach it from these observations, and opens nothing by itself.
+            let rendered = render(shared, cfg, &repo, &snapshot, &env.name);
             record_images(shared, &rendered);
             observe_as_follower(env, shared, &rendered, clusters).await;
             {
@@ -311,15 +311,9 @@ async fn reconcile_env(
         );
         return;
     }
-    let rendered = match plan::render_env(repo, &snapshot.tree, &env.name, None) {
-        Ok(r) => r,
-        Err(problems) => {
-            let msg = problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-            tracing::error!(problems = problems.len(), "render failed; nothing is applied or pruned");
-            set_env("Failed", Some(format!("render failed: {msg}")), None);
-            return;
-        }
-    };
+    // Apps that fail to render are their own errors (recorded by `render`); the others are
+    // reconciled, and sync leaves the failed ones' objects alone and prunes nothing.
+    let rendered = render(shared, cfg, repo, snapshot, &env.name);
     record_images(shared, &rendered);
     let cluster = match cluster_of(env, clusters).await {
         Ok(c) => c,
@@ -422,6 +416,7 @@ async fn reconcile_env(
                     }
                 }
             }
+            record_render_failures(shared, &rendered);
             seed_soak_clocks(shared, &cluster, &rendered, &soak_started).await;
             if report.succeeded() {
                 set_env("Synced", None, Some(true));
@@ -531,6 +526,36 @@ async fn seed_soak_clocks(shared: &Shared, cluster: &Cluster, rendered: &Rendere
             if e.healthy_since.is_some_and(|cur| since < cur) {
                 e.healthy_since = Some(since);
             }
+        }
+    }
+}
+
+/// Renders an environment for the controller: every app that can be, each within the configured
+/// time and size limits, on its own deep-stacked thread, off the async runtime. Each app that
+/// cannot be rendered is logged, counted and shown on its status row; the others go on.
+fn render(shared: &Shared, cfg: &ServeConfig, repo: &Repository, snapshot: &Snapshot, env: &str) -> RenderedEnv {
+    let work = || plan::render_env_partial(repo, &snapshot.tree, env, cfg.render);
+    // Off the async workers where the runtime allows it, so webhooks keep being answered.
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let (rendered, problems) = if multi_thread { tokio::task::block_in_place(work) } else { work() };
+    for p in &problems {
+        tracing::error!(env, app = %p.app, error = %p.message, "render failed; the app's objects are left as they are");
+        shared.metrics.render_failures.get_or_create(&AppLabels { env: env.to_string(), app: p.app.clone() }).inc();
+    }
+    record_render_failures(shared, &rendered);
+    rendered
+}
+
+/// Shows each app whose render failed as failed, with the reason; its soak clock stops.
+fn record_render_failures(shared: &Shared, rendered: &RenderedEnv) {
+    let mut st = shared.status.lock().expect("status lock");
+    for p in rendered.waves.iter().flat_map(|w| &w.failed) {
+        if let Some(e) = st.apps.iter_mut().find(|a| a.name == p.app).and_then(|a| a.environments.get_mut(&p.env)) {
+            e.sync = "Failed".into();
+            e.health = "Unknown".into();
+            e.healthy_since = None;
+            e.message = Some(format!("render failed: {}", p.message));
         }
     }
 }

@@ -269,6 +269,8 @@ pub struct Metrics {
     pub fetches: Family<FetchLabels, Counter>,
     /// Last successful sync per app and environment.
     pub last_sync: Family<AppLabels, Gauge>,
+    /// Renders of an app that failed (bad file, over its time or size limit), per environment.
+    pub render_failures: Family<AppLabels, Counter>,
     /// Wave durations by environment and wave.
     pub wave_seconds: Family<WaveLabels, Histogram>,
     /// Promotion attempts by app, target and outcome.
@@ -305,6 +307,12 @@ impl Metrics {
             "Unix time of the last successful sync of an app",
             last_sync.clone(),
         );
+        let render_failures = Family::<AppLabels, Counter>::default();
+        registry.register(
+            "render_failures",
+            "Renders of an app that failed (invalid file, over its time or size limit)",
+            render_failures.clone(),
+        );
         let wave_seconds = Family::<WaveLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0])
         });
@@ -338,6 +346,7 @@ impl Metrics {
             apply_requests,
             fetches,
             last_sync,
+            render_failures,
             wave_seconds,
             promotions,
             github_requests,

@@ -169,6 +169,50 @@ pub fn max_alias_bytes(text_len: usize) -> u64 {
     (16 * text_len as u64).max(16 << 20)
 }
 
+/// How deeply a JSON text nests arrays and objects, found by scanning its bytes (strings and
+/// their escapes skipped), so a document can be measured before a recursive parser sees it.
+pub fn json_nesting(bytes: &[u8]) -> usize {
+    let (mut level, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                level += 1;
+                deepest = deepest.max(level);
+            }
+            b']' | b'}' => level = level.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Parses JSON nested at most [`MAX_DEPTH`] levels (serde_json's own limit, 128, is lifted:
+/// Kubernetes objects may nest as deep as kustomize and the API server allow). Call it on a
+/// deep stack ([`on_deep_stack`], or a runtime with [`DEEP_STACK_BYTES`] threads).
+pub fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    use serde::Deserialize as _;
+    let nesting = json_nesting(bytes);
+    if nesting > MAX_DEPTH {
+        return Err(format!("exceeded max depth of {MAX_DEPTH} (the document nests {nesting} levels)"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = Value::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
 /// Frees a value of any depth without recursion (serde_json's `Drop` recurses once per level).
 pub fn drop_deep(value: Value) {
     let mut stack = vec![value];
@@ -209,6 +253,17 @@ mod tests {
             b.node();
         }
         assert!(!b.expand(200_000));
+    }
+
+    #[test]
+    fn json_is_measured_before_it_is_parsed() {
+        assert_eq!(json_nesting(br#"{"a": "[[[\"{", "b": [[1], {}]}"#), 3);
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = parse_json(deep.as_bytes()).unwrap_err();
+        assert!(err.contains("exceeded max depth of 10000"), "{err}");
+        let ok = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(depth(&parse_json(ok.as_bytes()).unwrap()), 200);
+        assert!(parse_json(b"{} x").is_err());
     }
 
     #[test]

@@ -15,5 +15,7 @@ pub mod resolve;
 
 pub use emit::{emit_document, emit_stream};
 pub use limits::MAX_DEPTH;
-pub use parse::{Document, ParseError, parse_documents, parse_documents_in, parse_single, parse_single_in};
+pub use parse::{
+    Document, ParseError, limits_error, parse_documents, parse_documents_in, parse_single, parse_single_in,
+};
 pub use resolve::Dialect;

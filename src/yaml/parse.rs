@@ -77,6 +77,17 @@ pub fn parse_documents_in(text: &str, dialect: Dialect) -> Result<Vec<Document>,
     Ok(docs)
 }
 
+/// The first place where `text` breaks go-yaml v3's bounds (nesting deeper than [`MAX_DEPTH`],
+/// excessive aliasing), if any; other syntax problems are left to the caller's own reader. For
+/// files tidegate reads with serde_yaml (the root, the promotion policy), so that every YAML
+/// file is held to the same bounds.
+pub fn limits_error(text: &str) -> Option<ParseError> {
+    match parse_documents(text) {
+        Err(e) if e.message.contains("exceeded max depth") || e.message.contains("excessive aliasing") => Some(e),
+        _ => None,
+    }
+}
+
 /// Parses a stream that must hold exactly one document (an empty stream is `null`).
 pub fn parse_single(text: &str) -> Result<Value, ParseError> {
     parse_single_in(text, Dialect::V3)

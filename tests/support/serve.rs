@@ -25,7 +25,8 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
-fn git(dir: &Path, args: &[&str]) {
+/// Runs the git CLI in `dir` and fails the test if it fails.
+pub fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .args(["-c", "user.name=tidegate tests", "-c", "user.email=tests@example.com", "-c", "commit.gpgsign=false"])
         .args(args)
@@ -132,6 +133,16 @@ impl Serve {
             assert!(Instant::now() < deadline, "tidegate serve did not answer /healthz within 30 s:\n{}", serve.logs());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The git repository the server watches (branch `main`).
+    pub fn repo(&self) -> PathBuf {
+        self._dir.path().join("repo")
+    }
+
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// What the server printed so far (stdout and stderr).

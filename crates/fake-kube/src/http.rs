@@ -83,11 +83,43 @@ pub(crate) fn parse_target(path: &str) -> Option<Target> {
     Some(Target { group: group.into(), version: version.into(), namespace, resource, name, subresource })
 }
 
+/// The API server reads JSON with Go's `encoding/json` rules (sigs.k8s.io/json): nesting up to
+/// 10,000 levels, deeper is "exceeded max depth". serde_json's own limit (128) is lifted to match.
+fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    use serde::Deserialize as _;
+    let (mut level, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if b == b'[' || b == b'{' {
+            level += 1;
+            deepest = deepest.max(level);
+        } else if b == b']' || b == b'}' {
+            level = level.saturating_sub(1);
+        }
+    }
+    if deepest > 10_000 {
+        return Err("exceeded max depth".into());
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    de.disable_recursion_limit();
+    let value = Value::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(value)
+}
+
 fn parse_body(bytes: &Bytes, content_type: &str) -> Result<Option<Value>, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match parse_json(bytes) {
         Ok(v) => Ok(Some(v)),
         Err(json_err) => {
             let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;

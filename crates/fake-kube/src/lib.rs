@@ -234,6 +234,8 @@ impl FakeKube {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fake-kube")
+            // Objects may nest 10,000 levels, as the API server allows; walking them recurses.
+            .thread_stack_size(256 << 20)
             .enable_all()
             .build()?;
         let server_shared = shared.clone();

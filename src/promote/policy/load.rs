@@ -121,6 +121,9 @@ impl Policy {
                 "is empty; delete it to use the default policy (see docs/promotion-policy.md)",
             ));
         }
+        if let Some(e) = crate::yaml::limits_error(text) {
+            return Err(one(POLICY_FILE, format!("line {}, column {}", e.line, e.column), e.message));
+        }
         let file: PolicyFile = match serde_yaml::from_str(text) {
             Ok(f) => f,
             Err(e) => {
