@@ -128,8 +128,11 @@ fn hostile_files_in_one_overlay_fail_that_app_alone_and_serve_keeps_reconciling(
         "{frontend}"
     );
     assert!(serve.metric("tidegate_render_failures_total{env=\"dev\",app=\"frontend\"}").unwrap_or(0.0) >= 1.0);
+    // The sync of the other apps finishes, and the environment says what failed.
+    wait_for("the environment's sync to end", Duration::from_secs(60), &mut serve, |s| {
+        s.status()["environments"]["dev"]["state"] == "Failed"
+    });
     let env = &serve.status()["environments"]["dev"];
-    assert_eq!(env["state"], "Failed", "{env}");
     assert!(env["error"].as_str().unwrap_or_default().contains("frontend"), "{env}");
     // Nothing of the frontend was pruned or touched.
     let now = fake
