@@ -96,9 +96,8 @@ async fn judge_one(
     let r = ObjectRef::of(desired);
     let rt = match cluster.resolve(&r.api_version, &r.kind).await {
         Ok(rt) => rt,
-        Err(e @ ClusterError::UnknownKind { .. }) => return Ok(Err(format!("{app}: {r}: {e}"))),
-        Err(e) if crate::apply::cluster::is_transient(&e) => return Err(e),
-        Err(e) => return Ok(Err(format!("{app}: {r}: {e}"))),
+        Err(e) if about_the_object(&e) => return Ok(Err(format!("{app}: {r}: {e}"))),
+        Err(e) => return Err(e),
     };
     let namespace = if rt.namespaced { r.namespace().or(Some(app_namespace)) } else { None };
     match cluster.get(&rt, namespace, &r.name).await {
@@ -107,7 +106,18 @@ async fn judge_one(
             let shown = ObjectRef { namespace: namespace.unwrap_or_default().to_string(), ..r };
             Ok(Err(format!("{app}: {shown} ({}) was not found in the cluster", shown.api_version)))
         }
-        Err(e) if crate::apply::cluster::is_transient(&e) => Err(e),
-        Err(e) => Ok(Err(format!("{app}: {r}: {e}"))),
+        Err(e) if about_the_object(&e) => Ok(Err(format!("{app}: {r}: {e}"))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an error concerns this object only (a kind the cluster does not serve, a request the
+/// server refused, e.g. 403 for this resource), so the other objects are still worth asking
+/// about; an unreachable cluster or a server that keeps failing ends the command.
+fn about_the_object(e: &ClusterError) -> bool {
+    match e {
+        ClusterError::UnknownKind { .. } => true,
+        ClusterError::Api { code, .. } => (400..500).contains(code) && *code != 429,
+        ClusterError::Unreachable(_) | ClusterError::Exhausted { .. } => false,
     }
 }
