@@ -5,7 +5,7 @@
 //! listed in [`DELIBERATE`] with its reason, as docs/health.md documents it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
@@ -18,11 +18,7 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
         "Degraded",
         "tidegate has no Unknown status: an inconclusive analysis is over without a verdict and waits for a person, so nothing that depends on it may go on",
     ),
-    (
-        "crds/argoproj.io/AnalysisRun/testdata/inconclusiveAnalysisRunWithStatusMessage.yaml",
-        "Degraded",
-        "as above",
-    ),
+    ("crds/argoproj.io/AnalysisRun/testdata/inconclusiveAnalysisRunWithStatusMessage.yaml", "Degraded", "as above"),
     (
         "crds/monitoring.coreos.com/Prometheus/testdata/degraded.yaml",
         "Progressing",
@@ -48,7 +44,7 @@ fn testdata() -> PathBuf {
 }
 
 /// (file, expected status, expected message) from expected.tsv.
-fn cases(dir: &PathBuf) -> Vec<(String, String, String)> {
+fn cases(dir: &Path) -> Vec<(String, String, String)> {
     let text = std::fs::read_to_string(dir.join("expected.tsv")).expect("read expected.tsv");
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -121,10 +117,15 @@ fn argo_cd_health_cases_agree() {
                 for field in ["apiVersion", "kind", "namespace", "name", "status", "message"] {
                     assert!(v.get(field).is_some(), "{file}: no {field} in {line}");
                 }
-                (v["status"].as_str().unwrap_or_default().to_string(), v["message"].as_str().unwrap_or_default().to_string())
+                (
+                    v["status"].as_str().unwrap_or_default().to_string(),
+                    v["message"].as_str().unwrap_or_default().to_string(),
+                )
             }
             (Some(1), []) => ("error".to_string(), String::from_utf8_lossy(&out.stderr).trim().to_string()),
-            (code, _) => panic!("{file}: unexpected exit {code:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr)),
+            (code, _) => {
+                panic!("{file}: unexpected exit {code:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+            }
         };
         let tally = per_kind.entry(kind_of(file)).or_default();
         tally.total += 1;
@@ -159,7 +160,11 @@ fn argo_cd_health_cases_agree() {
         println!("  {d}\n    reason: {why}");
     }
 
-    assert!(false_healthy.is_empty(), "tidegate says Healthy where Argo CD waits or fails:\n{}", false_healthy.join("\n"));
+    assert!(
+        false_healthy.is_empty(),
+        "tidegate says Healthy where Argo CD waits or fails:\n{}",
+        false_healthy.join("\n")
+    );
     assert!(rollout_misses.is_empty(), "Rollout cases that disagree:\n{}", rollout_misses.join("\n"));
     assert!(undocumented.is_empty(), "disagreements that are not documented rules:\n{}", undocumented.join("\n"));
     assert!(overall >= THRESHOLD, "agreement {:.1}% is below {:.0}%", 100.0 * overall, 100.0 * THRESHOLD);
