@@ -347,3 +347,7 @@ fn generic(obj: &Value) -> Health {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_platform;
+#[cfg(test)]
+mod tests_rollouts;
