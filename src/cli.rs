@@ -133,6 +133,33 @@ pub enum Command {
         #[arg(long, env = "TIDEGATE_GITHUB_API_URL", default_value = "https://api.github.com")]
         github_api_url: String,
     },
+    /// Show the health of objects, one result per object in input order: objects from files
+    /// (`-f`), or an environment's rendered objects as they are live in the cluster (`--env`).
+    /// Exit 0 when every object could be judged, whatever its health; 1 when some could not.
+    Health {
+        /// A file of objects: YAML, several documents, `List`s count as their items; `-` reads
+        /// stdin. Repeatable.
+        #[arg(
+            short = 'f',
+            long = "file",
+            value_name = "FILE",
+            required_unless_present = "env",
+            conflicts_with = "env"
+        )]
+        files: Vec<PathBuf>,
+        /// Judge this environment's objects as they are live in the cluster of KUBECONFIG.
+        #[arg(long)]
+        env: Option<String>,
+        /// With --env: only this app.
+        #[arg(long, requires = "env")]
+        app: Option<String>,
+        /// Output format: text for people, json for one JSON object per line.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: OutputFormat,
+        /// With --env: kubeconfig context (default: the current context of KUBECONFIG).
+        #[arg(long, requires = "env")]
+        context: Option<String>,
+    },
     /// Show how the cluster differs from the environment's desired state, per object.
     Diff {
         /// The environment.
@@ -242,6 +269,13 @@ pub fn run(args: Args) -> Result<(), Failure> {
             other => Failure::Failed(other.to_string()),
         });
     }
+    if let Command::Health { files, env: None, output, .. } = &args.command {
+        // Objects from files need no repository: it holds no health configuration today.
+        let opts = crate::health::HealthOptions::default();
+        let report = crate::health_report::judge_files(files, &mut std::io::stdin().lock(), &opts)
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        return print_health(&report, *output);
+    }
     let tree = open_repo(&args)?;
     match &args.command {
         Command::Build { dir } => {
@@ -294,6 +328,21 @@ pub fn run(args: Args) -> Result<(), Failure> {
             runtime()?.block_on(crate::report::run_diff(&rendered, cluster.context.as_deref(), *exit_code))
         }
         Command::Serve { .. } => unreachable!("handled above"),
+        Command::Health { env, app, output, context, .. } => {
+            let env = env.as_deref().unwrap_or_default();
+            let repo = load_repo(&tree)?;
+            let rendered = render_for(&repo, &tree, env, app.as_deref())?;
+            let opts = crate::health::HealthOptions::default();
+            let report = runtime()?.block_on(async {
+                let cluster = crate::apply::Cluster::connect(context.as_deref())
+                    .await
+                    .map_err(|e| Failure::Failed(format!("{e} (check KUBECONFIG and --context)")))?;
+                crate::health_report::judge_live(&cluster, &rendered, &opts)
+                    .await
+                    .map_err(|e| Failure::Failed(format!("failed to read the cluster: {e}")))
+            })?;
+            print_health(&report, *output)
+        }
         Command::Promote {
             app,
             from,
@@ -362,6 +411,32 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 Err(problems_failure(problems))
             }
         }
+    }
+}
+
+/// Prints one line per judged object (stdout) and one error per object that could not be
+/// judged (stderr), in input order; exit 1 when there was any of the latter.
+fn print_health(report: &crate::health_report::HealthReport, output: OutputFormat) -> Result<(), Failure> {
+    for entry in &report.entries {
+        match entry {
+            Ok(line) => {
+                let mut text = match output {
+                    OutputFormat::Text => line.to_text(),
+                    OutputFormat::Json => line.to_json(),
+                };
+                text.push('\n');
+                write_stdout(&text)?;
+            }
+            Err(why) => eprintln!("error: {why}"),
+        }
+    }
+    match report.unjudged() {
+        0 => Ok(()),
+        n => Err(Failure::Failed(format!(
+            "{n} of {} object{} could not be judged",
+            report.entries.len(),
+            if report.entries.len() == 1 { "" } else { "s" }
+        ))),
     }
 }
 

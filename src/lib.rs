@@ -12,6 +12,7 @@ pub mod config;
 pub mod gates;
 pub mod github;
 pub mod health;
+pub mod health_report;
 pub mod logging;
 pub mod plan;
 pub mod promote;

@@ -3,53 +3,56 @@
 //! Owns: turning one live object (as the Kubernetes API returns it, a [`serde_json::Value`]) into
 //! a [`Health`]. Must not touch: the cluster, the clock, the network — [`assess`] is a pure function.
 //!
-//! The rules follow Flux's kstatus and Argo CD's built-in checks, and are observedGeneration-aware
-//! first of all: Argo CD's stale health let waves advance before a controller had even seen the new
-//! spec. Here a status that does not describe the current `metadata.generation` is never healthy.
+//! The rules follow Flux's kstatus and Argo CD's built-in checks and health scripts, and are
+//! observedGeneration-aware first of all: Argo CD's stale health let waves advance before a
+//! controller had even seen the new spec. Here a status that does not describe the current
+//! `metadata.generation` is never healthy. Every kind with a rule, what the rule says and every
+//! deliberate difference from Argo CD, with its reason, is listed in `docs/health.md`.
 //!
 //! Order of evaluation, for every object:
 //!
 //! 1. `metadata.deletionTimestamp` set → [`HealthStatus::Progressing`] ("being deleted").
-//! 2. `status.observedGeneration` present and ≠ `metadata.generation` → Progressing ("status is
-//!    stale"). For Deployment, StatefulSet, DaemonSet, ReplicaSet and ReplicationController, whose
-//!    controllers always write it, a missing `status.observedGeneration` is stale too.
-//! 3. The kind's own rule:
+//! 2. The kind's [`NativeRule`], looked up by API group and kind in [`native_rules`] (a custom
+//!    resource called `Deployment` in another group is not a Deployment; without `apiVersion` the
+//!    kind alone decides). A kind without a rule is judged by the generic kstatus rule below.
+//! 3. A custom resource of a kind that has a rule and no status yet is Progressing: its
+//!    controller has not seen it (or is not installed).
+//! 4. The generation check ([`GenerationCheck`]): `status.observedGeneration` present and ≠
+//!    `metadata.generation` → Progressing ("status is stale"); for Deployment, StatefulSet,
+//!    DaemonSet, ReplicaSet and ReplicationController, whose controllers always write it, a
+//!    missing one is stale too; Argo Rollouts' string form is read by the Rollout rule.
+//! 5. The kind's rule. Without one: kstatus — `Reconciling=True` → Progressing; `Stalled=True`
+//!    → Degraded; `Ready=True` → Healthy, other `Ready` → Progressing; a condition whose own
+//!    `observedGeneration` ≠ generation → Progressing; no such conditions → Healthy on existence.
 //!
-//! | kind | rule |
-//! |---|---|
-//! | Deployment | `spec.paused` → Suspended; `Progressing=False` reason `ProgressDeadlineExceeded` → Degraded; Healthy when updated = total = ready = available = `spec.replicas` (default 1; 0 = scaled to zero is healthy); old replicas left → Progressing |
-//! | StatefulSet | ready = total = `spec.replicas`; OnDelete → Healthy then; partition P → `updatedReplicas ≥ spec.replicas − P`; else all updated and `currentRevision == updateRevision` |
-//! | DaemonSet | OnDelete → Healthy once observed; else updated and available ≥ `desiredNumberScheduled` |
-//! | ReplicaSet, ReplicationController | ready = available = total = `spec.replicas` |
-//! | Job | `Failed=True`/`FailureTarget=True` → Degraded; `Complete=True` → Healthy; `spec.suspend` → Suspended; else Progressing |
-//! | CronJob | `spec.suspend` → Suspended; else Healthy |
-//! | Pod | Failed → Degraded; Succeeded → Healthy; a container waiting with `Err…`/`…Error`/`…BackOff` → Degraded; Running + Ready with restartPolicy Always → Healthy; else Progressing |
-//! | PersistentVolumeClaim | Bound → Healthy; Lost → Degraded; else Progressing |
-//! | Service | type LoadBalancer: needs `status.loadBalancer.ingress` (see [`HealthOptions`]); others Healthy |
-//! | Ingress | needs `status.loadBalancer.ingress` (see [`HealthOptions`]) |
-//! | HorizontalPodAutoscaler | `AbleToScale=False` reason `Failed…`, `ScalingActive=False` reason InvalidSelector/InvalidMetricSourceType → Degraded; other `ScalingActive=False` except ScalingDisabled → Progressing; no conditions → Progressing; else Healthy |
-//! | CustomResourceDefinition | `NamesAccepted=False` → Degraded; `Established=True` → Healthy; else Progressing |
-//! | APIService | `Available=True` → Healthy; `Available=False` → Degraded, but Progressing for ServiceNotFound/EndpointsNotFound/MissingEndpoints; none → Progressing |
-//! | Namespace | phase Terminating → Progressing; else Healthy |
-//! | anything else | kstatus: `Reconciling=True` → Progressing; `Stalled=True` → Degraded; `Ready=True` → Healthy, other `Ready` → Progressing; a condition whose own `observedGeneration` ≠ generation → Progressing; no such conditions → Healthy on existence |
-//!
-//! Kinds are matched on kind and API group, so a custom resource called `Deployment` in another
-//! group is judged by the generic rule.
-//!
-//! [`HealthStatus::Suspended`] is, as in Argo CD, not healthy: a paused Deployment or a suspended
-//! CronJob or Job reports it, and [`Health::is_healthy`] is false for it. Whether a suspended
-//! object may let a wave advance is the wave runner's decision, not this module's.
+//! [`HealthStatus::Suspended`] is, as in Argo CD, not healthy: a paused Deployment or Rollout, a
+//! suspended Job, a paused ScaledObject report it, and [`Health::is_healthy`] is false for it.
+//! Whether a suspended object may let a wave advance is the wave runner's decision, not this
+//! module's.
 //!
 //! [`HealthStatus::Degraded`] means the object reports a failure that is not expected to go away
-//! by waiting (a failed Job, a crash-looping Pod, a Deployment past its progress deadline, a
-//! `Stalled` custom resource). States that commonly clear up on their own (metrics not yet
-//! available to an autoscaler, an APIService whose backend has no endpoints yet, `Ready=False`)
-//! are Progressing, so a wave waits on them until its timeout instead of failing at once.
+//! by waiting (a failed Job, a crash-looping Pod, a Deployment past its progress deadline, an
+//! aborted Rollout, a `Stalled` custom resource, a controller that knows its domain reporting
+//! `Ready=False`). States that commonly clear up on their own (metrics not yet available to an
+//! autoscaler, an APIService whose backend has no endpoints yet, `Ready=False` on a kind without a
+//! rule, a Prometheus with no pod ready yet) are Progressing, so a wave waits on them until its
+//! timeout instead of failing at once.
+//!
+//! Rules users bring (per group/kind, from the repository) are meant to be consulted before
+//! [`native_rule`]; [`NativeRule::judge`] is the native fallback they would defer to.
+
+mod addons;
+mod builtin;
+pub mod input;
+mod read;
+pub mod rollouts;
 
 use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value;
+
+use read::{Condition, at, conditions, find, has_status, int_at, str_at};
 
 /// The health of one object, in Argo CD's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -135,133 +138,160 @@ impl Default for HealthOptions {
 
 /// Assesses the health of one live object as returned by the Kubernetes API.
 ///
-/// Pure: it reads only `obj`. Rules are documented on the module; anything it cannot recognise
-/// is judged by its kstatus conditions, or is healthy on existence.
+/// Pure: it reads only `obj`. Rules are documented on the module and in docs/health.md; a kind
+/// without a rule is judged by its kstatus conditions, or is healthy on existence.
 pub fn assess(obj: &Value, opts: &HealthOptions) -> Health {
     if at(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null()) {
         return progressing("being deleted (metadata.deletionTimestamp is set)");
     }
-    let (rule, requires_observed_generation) = rule_for(obj);
-    stale_status(obj, requires_observed_generation).unwrap_or_else(|| rule(obj, opts))
+    match rule_of(obj) {
+        Some(rule) => rule.judge(obj, opts),
+        None => stale_status(obj, false).unwrap_or_else(|| generic(obj)),
+    }
 }
 
 type Rule = fn(&Value, &HealthOptions) -> Health;
 
-/// The rule for `obj`'s kind, and whether its controller always writes `status.observedGeneration`.
-/// Matched on kind and API group (a custom resource called `Deployment` in another group is not a
-/// Deployment); without `apiVersion` the kind alone decides.
-fn rule_for(obj: &Value) -> (Rule, bool) {
+/// How a kind's status tells which generation of the spec it describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationCheck {
+    /// `status.observedGeneration`, when present, must equal `metadata.generation`.
+    IfPresent,
+    /// As [`GenerationCheck::IfPresent`], and a missing one is stale too: the kind's controller
+    /// always writes it.
+    Required,
+    /// The kind's rule reads it itself (Argo Rollouts writes it as a string, or a hash).
+    ByRule,
+}
+
+/// Whether a kind's objects are reconciled by a controller that is installed separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A Kubernetes built-in kind.
+    BuiltIn,
+    /// A custom resource: without any status yet it is Progressing (its controller has not
+    /// seen it).
+    Custom,
+}
+
+/// One native health rule: the kind it judges, keyed by API group and kind.
+#[derive(Clone, Copy)]
+pub struct NativeRule {
+    /// The API group (`""` for the core group).
+    pub group: &'static str,
+    /// The kind.
+    pub kind: &'static str,
+    /// Built-in kind or custom resource.
+    pub origin: Origin,
+    /// How staleness is judged before the rule runs.
+    pub generation: GenerationCheck,
+    rule: Rule,
+}
+
+impl fmt::Debug for NativeRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeRule")
+            .field("group", &self.group)
+            .field("kind", &self.kind)
+            .field("origin", &self.origin)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NativeRule {
+    /// Judges `obj` (a live object of this rule's kind, not being deleted): no status yet for a
+    /// custom resource, then the generation check, then the kind's rule.
+    pub fn judge(&self, obj: &Value, opts: &HealthOptions) -> Health {
+        if self.origin == Origin::Custom && !has_status(obj) {
+            return progressing(format!(
+                "no status yet: the {} controller has not reconciled this {} (is it installed?)",
+                if self.group.is_empty() { "core" } else { self.group },
+                self.kind
+            ));
+        }
+        let stale = match self.generation {
+            GenerationCheck::IfPresent => stale_status(obj, false),
+            GenerationCheck::Required => stale_status(obj, true),
+            GenerationCheck::ByRule => None,
+        };
+        stale.unwrap_or_else(|| (self.rule)(obj, opts))
+    }
+}
+
+const fn built_in(group: &'static str, kind: &'static str, generation: GenerationCheck, rule: Rule) -> NativeRule {
+    NativeRule { group, kind, origin: Origin::BuiltIn, generation, rule }
+}
+
+const fn custom(group: &'static str, kind: &'static str, rule: Rule) -> NativeRule {
+    NativeRule { group, kind, origin: Origin::Custom, generation: GenerationCheck::IfPresent, rule }
+}
+
+use GenerationCheck::{ByRule, IfPresent, Required};
+
+/// The native rules, keyed by group and kind (docs/health.md lists them all).
+static NATIVE_RULES: &[NativeRule] = &[
+    built_in("apps", "Deployment", Required, |o, _| builtin::deployment(o)),
+    built_in("extensions", "Deployment", Required, |o, _| builtin::deployment(o)),
+    built_in("apps", "StatefulSet", Required, |o, _| builtin::statefulset(o)),
+    built_in("apps", "DaemonSet", Required, |o, _| builtin::daemonset(o)),
+    built_in("extensions", "DaemonSet", Required, |o, _| builtin::daemonset(o)),
+    built_in("apps", "ReplicaSet", Required, |o, _| builtin::replicaset(o)),
+    built_in("extensions", "ReplicaSet", Required, |o, _| builtin::replicaset(o)),
+    built_in("", "ReplicationController", Required, |o, _| builtin::replicaset(o)),
+    built_in("batch", "Job", IfPresent, |o, _| builtin::job(o)),
+    built_in("batch", "CronJob", IfPresent, |o, _| builtin::cronjob(o)),
+    built_in("", "Pod", IfPresent, |o, _| builtin::pod(o)),
+    built_in("", "PersistentVolumeClaim", IfPresent, |o, _| builtin::pvc(o)),
+    built_in("", "Service", IfPresent, builtin::service),
+    built_in("networking.k8s.io", "Ingress", IfPresent, |o, opts| builtin::load_balancer(o, opts, "Ingress")),
+    built_in("extensions", "Ingress", IfPresent, |o, opts| builtin::load_balancer(o, opts, "Ingress")),
+    built_in("autoscaling", "HorizontalPodAutoscaler", IfPresent, |o, _| builtin::hpa(o)),
+    built_in("policy", "PodDisruptionBudget", IfPresent, |o, _| builtin::pdb(o)),
+    built_in("apiextensions.k8s.io", "CustomResourceDefinition", IfPresent, |o, _| builtin::crd(o)),
+    built_in("apiregistration.k8s.io", "APIService", IfPresent, |o, _| builtin::apiservice(o)),
+    built_in("", "Namespace", IfPresent, |o, _| builtin::namespace(o)),
+    NativeRule {
+        group: "argoproj.io",
+        kind: "Rollout",
+        origin: Origin::Custom,
+        generation: ByRule,
+        rule: |o, _| rollouts::rollout(o),
+    },
+    custom("argoproj.io", "AnalysisRun", |o, _| rollouts::analysis_run(o)),
+    custom("keda.sh", "ScaledObject", |o, _| addons::scaled_object(o)),
+    custom("keda.sh", "ScaledJob", |o, _| addons::scaled_job(o)),
+    custom("external-secrets.io", "ExternalSecret", |o, _| addons::external_secret(o)),
+    custom("external-secrets.io", "SecretStore", |o, _| addons::secret_store(o)),
+    custom("external-secrets.io", "ClusterSecretStore", |o, _| addons::cluster_secret_store(o)),
+    custom("external-secrets.io", "ClusterExternalSecret", |o, _| addons::cluster_external_secret(o)),
+    custom("cert-manager.io", "Certificate", |o, _| addons::certificate(o)),
+    custom("cert-manager.io", "Issuer", |o, _| addons::issuer(o)),
+    custom("cert-manager.io", "ClusterIssuer", |o, _| addons::cluster_issuer(o)),
+    custom("karpenter.sh", "NodePool", |o, _| addons::node_pool(o)),
+    custom("karpenter.sh", "NodeClaim", |o, _| addons::node_claim(o)),
+    custom("monitoring.coreos.com", "Prometheus", |o, _| addons::prometheus(o)),
+    custom("monitoring.coreos.com", "Alertmanager", |o, _| addons::alertmanager(o)),
+];
+
+/// Every native rule, in the order docs/health.md lists them.
+pub fn native_rules() -> &'static [NativeRule] {
+    NATIVE_RULES
+}
+
+/// The native rule for a group and kind, if there is one.
+pub fn native_rule(group: &str, kind: &str) -> Option<&'static NativeRule> {
+    NATIVE_RULES.iter().find(|r| r.group == group && r.kind == kind)
+}
+
+/// The rule for `obj`'s kind: matched on kind and API group; without `apiVersion` the kind alone
+/// decides (the first rule for it).
+fn rule_of(obj: &Value) -> Option<&'static NativeRule> {
     let kind = str_at(obj, &["kind"]).unwrap_or_default();
-    let group = str_at(obj, &["apiVersion"]).map(|v| v.rsplit_once('/').map_or("", |(group, _)| group));
-    let is = |groups: &[&str]| group.is_none_or(|g| groups.contains(&g));
-    match kind {
-        "Deployment" if is(&["apps", "extensions"]) => (|o, _| deployment(o), true),
-        "StatefulSet" if is(&["apps"]) => (|o, _| statefulset(o), true),
-        "DaemonSet" if is(&["apps", "extensions"]) => (|o, _| daemonset(o), true),
-        "ReplicaSet" if is(&["apps", "extensions"]) => (|o, _| replicaset(o), true),
-        "ReplicationController" if is(&[""]) => (|o, _| replicaset(o), true),
-        "Job" if is(&["batch"]) => (|o, _| job(o), false),
-        "CronJob" if is(&["batch"]) => (|o, _| cronjob(o), false),
-        "Pod" if is(&[""]) => (|o, _| pod(o), false),
-        "PersistentVolumeClaim" if is(&[""]) => (|o, _| pvc(o), false),
-        "Service" if is(&[""]) => (service, false),
-        "Ingress" if is(&["networking.k8s.io", "extensions"]) => (|o, opts| load_balancer(o, opts, "Ingress"), false),
-        "HorizontalPodAutoscaler" if is(&["autoscaling"]) => (|o, _| hpa(o), false),
-        "CustomResourceDefinition" if is(&["apiextensions.k8s.io"]) => (|o, _| crd(o), false),
-        "APIService" if is(&["apiregistration.k8s.io"]) => (|o, _| apiservice(o), false),
-        "Namespace" if is(&[""]) => (|o, _| namespace(o), false),
-        _ => (|o, _| generic(o), false),
+    match str_at(obj, &["apiVersion"]) {
+        Some(api_version) => native_rule(api_version.rsplit_once('/').map_or("", |(group, _)| group), kind),
+        None => NATIVE_RULES.iter().find(|r| r.kind == kind),
     }
-}
-
-// ---- reading JSON -------------------------------------------------------------------------
-
-fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(v, |v, key| v.get(key))
-}
-
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    at(v, path).and_then(Value::as_str)
-}
-
-fn int_at(v: &Value, path: &[&str]) -> Option<i64> {
-    at(v, path).and_then(Value::as_i64)
-}
-
-/// A status count; the API server omits zero counts, so absent means 0.
-fn count(v: &Value, path: &[&str]) -> i64 {
-    int_at(v, path).unwrap_or(0)
-}
-
-fn flag(v: &Value, path: &[&str]) -> bool {
-    at(v, path).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// `spec.replicas`, which the API server defaults to 1.
-fn spec_replicas(obj: &Value) -> i64 {
-    int_at(obj, &["spec", "replicas"]).unwrap_or(1)
-}
-
-/// One entry of a `conditions` list.
-#[derive(Debug, Clone, Copy)]
-struct Condition<'a> {
-    type_: &'a str,
-    status: &'a str,
-    reason: &'a str,
-    message: &'a str,
-    observed_generation: Option<i64>,
-}
-
-impl<'a> Condition<'a> {
-    fn from_value(v: &'a Value) -> Option<Condition<'a>> {
-        Some(Condition {
-            type_: v.get("type")?.as_str()?,
-            status: v.get("status").and_then(Value::as_str).unwrap_or("Unknown"),
-            reason: v.get("reason").and_then(Value::as_str).unwrap_or_default(),
-            message: v.get("message").and_then(Value::as_str).unwrap_or_default(),
-            observed_generation: v.get("observedGeneration").and_then(Value::as_i64),
-        })
-    }
-
-    fn is(&self, type_: &str, status: &str) -> bool {
-        self.type_ == type_ && self.status == status
-    }
-
-    /// `Type=Status: Reason: message`, leaving out what is empty.
-    fn describe(&self) -> String {
-        let mut out = format!("{}={}", self.type_, self.status);
-        for part in [self.reason, self.message] {
-            if !part.is_empty() {
-                out.push_str(": ");
-                out.push_str(part);
-            }
-        }
-        out
-    }
-
-    /// `Reason: message`, leaving out what is empty; the condition's type and status if both are.
-    fn reason_and_message(&self) -> String {
-        match (self.reason.is_empty(), self.message.is_empty()) {
-            (false, false) => format!("{}: {}", self.reason, self.message),
-            (false, true) => self.reason.to_string(),
-            (true, false) => self.message.to_string(),
-            (true, true) => format!("{}={}", self.type_, self.status),
-        }
-    }
-}
-
-fn conditions_in(list: Option<&Value>) -> Vec<Condition<'_>> {
-    list.and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Condition::from_value).collect())
-        .unwrap_or_default()
-}
-
-fn conditions(obj: &Value) -> Vec<Condition<'_>> {
-    conditions_in(at(obj, &["status", "conditions"]))
-}
-
-fn find<'a>(conds: &[Condition<'a>], type_: &str) -> Option<Condition<'a>> {
-    conds.iter().find(|c| c.type_ == type_).copied()
 }
 
 // ---- the generation rule ------------------------------------------------------------------
@@ -296,297 +326,7 @@ fn stale_condition(obj: &Value, cond: &Condition<'_>) -> Option<Health> {
     (o != g).then(|| progressing(format!("{} condition is stale: {}", cond.type_, generation_mismatch(o, g))))
 }
 
-// ---- kind rules ---------------------------------------------------------------------------
-
-// Each kind's rule is in the table of the module documentation.
-
-fn deployment(obj: &Value) -> Health {
-    if flag(obj, &["spec", "paused"]) {
-        return suspended("Deployment is paused (spec.paused)");
-    }
-    let conds = conditions(obj);
-    if let Some(c) = find(&conds, "Progressing")
-        && c.status == "False"
-        && c.reason == "ProgressDeadlineExceeded"
-    {
-        return degraded(c.reason_and_message());
-    }
-    let want = spec_replicas(obj);
-    let total = count(obj, &["status", "replicas"]);
-    let updated = count(obj, &["status", "updatedReplicas"]);
-    let ready = count(obj, &["status", "readyReplicas"]);
-    let available = count(obj, &["status", "availableReplicas"]);
-    let waiting = if updated < want {
-        format!("{updated}/{want} replicas updated")
-    } else if total > updated {
-        format!("{} old replicas pending termination ({updated}/{total} updated)", total - updated)
-    } else if available < want {
-        format!("{available}/{want} replicas available")
-    } else if ready < want {
-        format!("{ready}/{want} replicas ready")
-    } else if total != want || updated != want || ready != want || available != want {
-        format!("scaling to {want} replicas: {total} total, {updated} updated, {ready} ready, {available} available")
-    } else {
-        return healthy(format!("{want}/{want} replicas updated, ready and available"));
-    };
-    match find(&conds, "ReplicaFailure").filter(|c| c.status == "True") {
-        Some(c) => progressing(format!("{waiting}; {}", c.describe())),
-        None => progressing(waiting),
-    }
-}
-
-/// OnDelete cannot be judged by revisions: pods are replaced only when someone deletes them.
-fn statefulset(obj: &Value) -> Health {
-    let want = spec_replicas(obj);
-    let total = count(obj, &["status", "replicas"]);
-    let ready = count(obj, &["status", "readyReplicas"]);
-    let updated = count(obj, &["status", "updatedReplicas"]);
-    if ready < want {
-        return progressing(format!("{ready}/{want} replicas ready"));
-    }
-    if total > want {
-        return progressing(format!("{} replicas pending termination ({total}/{want})", total - want));
-    }
-    let strategy = str_at(obj, &["spec", "updateStrategy", "type"]).unwrap_or("RollingUpdate");
-    if strategy == "OnDelete" {
-        return healthy(format!("{ready}/{want} replicas ready (OnDelete: revisions are not checked)"));
-    }
-    let partition = count(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"]);
-    if partition > 0 {
-        let need = (want - partition).max(0);
-        return if updated < need {
-            progressing(format!("partitioned rollout: {updated}/{need} replicas updated (partition {partition})"))
-        } else {
-            healthy(format!("partitioned rollout complete: {updated}/{need} replicas updated (partition {partition})"))
-        };
-    }
-    if updated < want {
-        return progressing(format!("{updated}/{want} replicas updated"));
-    }
-    let current = str_at(obj, &["status", "currentRevision"]);
-    let update = str_at(obj, &["status", "updateRevision"]);
-    if current != update {
-        return progressing(format!(
-            "rolling update: currentRevision {} is not updateRevision {}",
-            current.unwrap_or("(none)"),
-            update.unwrap_or("(none)")
-        ));
-    }
-    healthy(format!("{ready}/{want} replicas ready and updated"))
-}
-
-fn daemonset(obj: &Value) -> Health {
-    if str_at(obj, &["spec", "updateStrategy", "type"]) == Some("OnDelete") {
-        return healthy("observed (OnDelete: rollout is not checked)");
-    }
-    let desired = count(obj, &["status", "desiredNumberScheduled"]);
-    let updated = count(obj, &["status", "updatedNumberScheduled"]);
-    let available = count(obj, &["status", "numberAvailable"]);
-    if updated < desired {
-        progressing(format!("{updated}/{desired} pods updated"))
-    } else if available < desired {
-        progressing(format!("{available}/{desired} pods available"))
-    } else {
-        healthy(format!("{available}/{desired} pods updated and available"))
-    }
-}
-
-/// `ReplicaFailure` (e.g. quota exceeded) is reported in the message but stays Progressing (kstatus).
-fn replicaset(obj: &Value) -> Health {
-    let want = spec_replicas(obj);
-    let total = count(obj, &["status", "replicas"]);
-    let ready = count(obj, &["status", "readyReplicas"]);
-    let available = count(obj, &["status", "availableReplicas"]);
-    let waiting = if ready < want {
-        format!("{ready}/{want} replicas ready")
-    } else if available < want {
-        format!("{available}/{want} replicas available")
-    } else if total > want || ready > want || available > want {
-        format!("{} replicas pending termination ({total}/{want})", total.max(ready).max(available) - want)
-    } else {
-        return healthy(format!("{want}/{want} replicas ready and available"));
-    };
-    match find(&conditions(obj), "ReplicaFailure").filter(|c| c.status == "True") {
-        Some(c) => progressing(format!("{waiting}; {}", c.describe())),
-        None => progressing(waiting),
-    }
-}
-
-fn job(obj: &Value) -> Health {
-    let conds = conditions(obj);
-    if let Some(c) = conds.iter().find(|c| c.is("Failed", "True") || c.is("FailureTarget", "True")) {
-        return degraded(format!("Job failed: {}", c.reason_and_message()));
-    }
-    if conds.iter().any(|c| c.is("Complete", "True")) {
-        return healthy("Job complete");
-    }
-    if flag(obj, &["spec", "suspend"]) {
-        return suspended("Job is suspended (spec.suspend)");
-    }
-    let active = count(obj, &["status", "active"]);
-    let succeeded = count(obj, &["status", "succeeded"]);
-    let failed = count(obj, &["status", "failed"]);
-    let completions = match int_at(obj, &["spec", "completions"]) {
-        Some(n) => format!("{succeeded}/{n} succeeded"),
-        None => format!("{succeeded} succeeded"),
-    };
-    progressing(format!("Job running: {active} active, {completions}, {failed} failed"))
-}
-
-/// Its Jobs are judged on their own.
-fn cronjob(obj: &Value) -> Health {
-    if flag(obj, &["spec", "suspend"]) {
-        suspended("CronJob is suspended (spec.suspend)")
-    } else {
-        healthy("CronJob is scheduled")
-    }
-}
-
-/// Whether a container's waiting reason means it will not start without a change (Argo CD's
-/// test: `Err…`, `…Error`, `…BackOff`, e.g. CrashLoopBackOff, ImagePullBackOff, ErrImagePull).
-fn is_failing_wait(reason: &str) -> bool {
-    reason.starts_with("Err") || reason.ends_with("Error") || reason.ends_with("BackOff")
-}
-
-/// A Running pod with restartPolicy Never/OnFailure is expected to finish (like Argo CD).
-fn pod(obj: &Value) -> Health {
-    let phase = str_at(obj, &["status", "phase"]).unwrap_or("Pending");
-    match phase {
-        "Failed" => {
-            let reason = str_at(obj, &["status", "reason"]).unwrap_or("Failed");
-            return match str_at(obj, &["status", "message"]) {
-                Some(m) => degraded(format!("Pod failed: {reason}: {m}")),
-                None => degraded(format!("Pod failed: {reason}")),
-            };
-        }
-        "Succeeded" => return healthy("Pod succeeded"),
-        _ => {}
-    }
-    for list in ["initContainerStatuses", "containerStatuses"] {
-        let statuses = at(obj, &["status", list]).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        for c in statuses {
-            let reason = str_at(c, &["state", "waiting", "reason"]).unwrap_or_default();
-            if is_failing_wait(reason) {
-                let name = str_at(c, &["name"]).unwrap_or("?");
-                return match str_at(c, &["state", "waiting", "message"]) {
-                    Some(m) => degraded(format!("container {name}: {reason}: {m}")),
-                    None => degraded(format!("container {name}: {reason}")),
-                };
-            }
-        }
-    }
-    let conds = conditions(obj);
-    let ready = conds.iter().any(|c| c.is("Ready", "True"));
-    let restart = str_at(obj, &["spec", "restartPolicy"]).unwrap_or("Always");
-    if phase == "Running" {
-        return match (ready, restart) {
-            (true, "Always") => healthy("Pod is running and ready"),
-            (true, _) => progressing(format!("Pod is running (restartPolicy {restart}: waiting for it to succeed)")),
-            (false, _) => progressing("Pod is running but not ready"),
-        };
-    }
-    match find(&conds, "PodScheduled").filter(|c| c.status == "False") {
-        Some(c) => progressing(format!("Pod is {phase}: {}", c.reason_and_message())),
-        None => progressing(format!("Pod is {phase}")),
-    }
-}
-
-fn pvc(obj: &Value) -> Health {
-    match str_at(obj, &["status", "phase"]) {
-        Some("Bound") => healthy("Bound"),
-        Some("Lost") => degraded(format!(
-            "PersistentVolumeClaim lost its volume {}",
-            str_at(obj, &["spec", "volumeName"]).unwrap_or("(unknown)")
-        )),
-        Some(phase) => progressing(format!("PersistentVolumeClaim is {phase}")),
-        None => progressing("PersistentVolumeClaim has no phase yet"),
-    }
-}
-
-fn load_balancer(obj: &Value, opts: &HealthOptions, what: &str) -> Health {
-    if !opts.require_load_balancer {
-        return healthy(format!("{what} exists (load balancer address not required)"));
-    }
-    let entries = at(obj, &["status", "loadBalancer", "ingress"]).and_then(Value::as_array).map(Vec::as_slice);
-    match entries.unwrap_or_default() {
-        [] => progressing("waiting for a load balancer address (status.loadBalancer.ingress is empty)"),
-        entries => {
-            let addresses: Vec<&str> =
-                entries.iter().filter_map(|e| str_at(e, &["hostname"]).or_else(|| str_at(e, &["ip"]))).collect();
-            healthy(format!("{what}: load balancer address assigned: {}", addresses.join(", ")))
-        }
-    }
-}
-
-fn service(obj: &Value, opts: &HealthOptions) -> Health {
-    if str_at(obj, &["spec", "type"]) == Some("LoadBalancer") {
-        load_balancer(obj, opts, "LoadBalancer Service")
-    } else {
-        healthy("Service exists")
-    }
-}
-
-/// Metrics not yet available is common right after a rollout, so only configuration errors and
-/// a missing target are Degraded; ScalingDisabled means the target is scaled to zero (KEDA).
-/// autoscaling/v1 carries its conditions in an annotation.
-fn hpa(obj: &Value) -> Health {
-    let mut conds = conditions(obj);
-    let annotated: Option<Value> =
-        str_at(obj, &["metadata", "annotations", "autoscaling.alpha.kubernetes.io/conditions"])
-            .and_then(|text| serde_json::from_str(text).ok());
-    if conds.is_empty() {
-        conds = conditions_in(annotated.as_ref());
-    }
-    if conds.is_empty() {
-        return progressing("waiting for the autoscaler's first status");
-    }
-    for c in &conds {
-        if c.is("AbleToScale", "False") && c.reason.starts_with("Failed") {
-            return degraded(c.describe());
-        }
-        if c.is("ScalingActive", "False") && matches!(c.reason, "InvalidSelector" | "InvalidMetricSourceType") {
-            return degraded(c.describe());
-        }
-    }
-    if let Some(c) = conds.iter().find(|c| c.is("ScalingActive", "False") && c.reason != "ScalingDisabled") {
-        return progressing(c.describe());
-    }
-    let current = count(obj, &["status", "currentReplicas"]);
-    let desired = count(obj, &["status", "desiredReplicas"]);
-    healthy(format!("autoscaling: {current} current, {desired} desired replicas"))
-}
-
-fn crd(obj: &Value) -> Health {
-    let conds = conditions(obj);
-    if let Some(c) = conds.iter().find(|c| c.is("NamesAccepted", "False")) {
-        return degraded(c.describe());
-    }
-    if conds.iter().any(|c| c.is("Established", "True")) {
-        return healthy("Established");
-    }
-    progressing("waiting for the CustomResourceDefinition to be Established")
-}
-
-/// A backend Service without endpoints yet is normal when it is deployed in the same wave.
-fn apiservice(obj: &Value) -> Health {
-    let Some(c) = find(&conditions(obj), "Available") else {
-        return progressing("waiting for the APIService's Available condition");
-    };
-    match (c.status, c.reason) {
-        ("True", _) => healthy(c.reason_and_message()),
-        ("False", "ServiceNotFound" | "EndpointsNotFound" | "MissingEndpoints") => progressing(c.describe()),
-        ("False", _) => degraded(c.describe()),
-        _ => progressing(c.describe()),
-    }
-}
-
-fn namespace(obj: &Value) -> Health {
-    if str_at(obj, &["status", "phase"]) == Some("Terminating") {
-        progressing("Namespace is terminating")
-    } else {
-        healthy("Namespace exists")
-    }
-}
+// ---- kinds without a rule ----------------------------------------------------------------
 
 /// kstatus: Reconciling, then Stalled, then Ready decide; each checked for its own staleness.
 fn generic(obj: &Value) -> Health {
@@ -607,3 +347,7 @@ fn generic(obj: &Value) -> Health {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_platform;
+#[cfg(test)]
+mod tests_rollouts;

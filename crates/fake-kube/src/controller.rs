@@ -1,5 +1,6 @@
-//! The controller simulation: CRDs become Established; workloads report progress, then health,
-//! `ready_delay` after their latest spec change (or keep failing while held). Its writes are
+//! The controller simulation: CRDs become Established; workloads (and autoscalers, disruption
+//! budgets, KEDA ScaledObjects) report progress, then health, `ready_delay` after their latest
+//! spec change (or keep failing while held). Its writes are
 //! internal: they bump resourceVersions and reach watches, but are not recorded as requests.
 
 use std::hash::{Hash, Hasher};
@@ -41,7 +42,8 @@ pub(crate) fn first_look(key: &ObjKey, ready_delay: Duration) -> Option<Duration
         ("", "PersistentVolumeClaim" | "Service" | "Pod") | ("networking.k8s.io", "Ingress") => Some(ready_delay),
         ("apiregistration.k8s.io", "APIService")
         | ("autoscaling", "HorizontalPodAutoscaler")
-        | ("policy", "PodDisruptionBudget") => Some(ready_delay),
+        | ("policy", "PodDisruptionBudget")
+        | ("keda.sh", "ScaledObject") => Some(ready_delay),
         _ => None,
     }
 }
@@ -252,6 +254,36 @@ fn disruption_budget(obj: &Value) -> Value {
         "expectedPods": 0, "conditions": [allowed]})
 }
 
+/// KEDA's operator: Ready once it has created the autoscaler (not while held), Paused when the
+/// `autoscaling.keda.sh/paused` annotation says so.
+fn scaled_object(obj: &Value, phase: Phase) -> Value {
+    let name = str_at(obj, "/metadata/name");
+    let paused =
+        obj.pointer("/metadata/annotations/autoscaling.keda.sh~1paused").and_then(Value::as_str) == Some("true");
+    let ready = if phase == Phase::Held {
+        cond(
+            "Ready",
+            false,
+            "ScaledObjectCheckFailed",
+            "ScaledObject doesn't have correct triggers specification",
+            false,
+        )
+    } else {
+        cond("Ready", true, "ScaledObjectReady", "ScaledObject is defined correctly and is ready for scaling", false)
+    };
+    let paused = if paused {
+        cond("Paused", true, "ScaledObjectPaused", "ScaledObject is paused", false)
+    } else {
+        cond("Paused", false, "", "", false)
+    };
+    json!({"hpaName": format!("keda-hpa-{name}"), "originalReplicaCount": 1, "conditions": [
+        ready,
+        cond("Active", false, "ScalerNotActive", "Scaling is not performed because triggers are not active", false),
+        cond("Fallback", false, "NoFallbackFound", "No fallbacks are active on this scaled object", false),
+        paused,
+    ]})
+}
+
 fn load_balancer(ready: bool) -> Value {
     if ready {
         json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}})
@@ -324,6 +356,7 @@ impl State {
             }]}),
             ("autoscaling", "HorizontalPodAutoscaler") => autoscaler(&obj, phase),
             ("policy", "PodDisruptionBudget") => disruption_budget(&obj),
+            ("keda.sh", "ScaledObject") => scaled_object(&obj, phase),
             _ => return,
         };
         self.write_status(key, status);
