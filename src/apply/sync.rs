@@ -663,8 +663,9 @@ async fn wait_healthy(
                 let h = health::assess(l, &opts.health);
                 match h.status {
                     // Suspended (a paused Deployment, a suspended CronJob) is what the
-                    // repository asked for: it settles the object for the wave gate.
-                    HealthStatus::Healthy | HealthStatus::Suspended => {}
+                    // repository asked for: it settles the object for the wave gate — except a
+                    // Rollout paused at a canary step, which the wave waits for.
+                    _ if health::settles_wave(l, &h) => {}
                     HealthStatus::Degraded => degraded.push((i, r, h.message)),
                     _ => pending.push((i, r, h.message)),
                 }

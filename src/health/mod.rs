@@ -150,6 +150,21 @@ pub fn assess(obj: &Value, opts: &HealthOptions) -> Health {
     }
 }
 
+/// Whether an object in this state lets its wave settle. Healthy does; so does Suspended where
+/// the repository asked for it (a paused Deployment, a suspended CronJob or ScaledObject): there
+/// is nothing more to wait for. A suspended Argo Rollout is different: it is paused in the middle
+/// of a canary or blue-green step, waiting for a person or an analysis, so its wave waits too.
+pub fn settles_wave(obj: &Value, health: &Health) -> bool {
+    match health.status {
+        HealthStatus::Healthy => true,
+        HealthStatus::Suspended => {
+            let group = obj.get("apiVersion").and_then(Value::as_str).and_then(|a| a.split_once('/')).map(|(g, _)| g);
+            !(group == Some("argoproj.io") && obj.get("kind").and_then(Value::as_str) == Some("Rollout"))
+        }
+        HealthStatus::Progressing | HealthStatus::Degraded => false,
+    }
+}
+
 type Rule = fn(&Value, &HealthOptions) -> Health;
 
 /// How a kind's status tells which generation of the spec it describes.

@@ -229,3 +229,18 @@ fn analysis_run_by_phase() {
     expect(&run(json!({"phase": "Error"})), HealthStatus::Degraded, "had an error");
     expect(&run(json!({"phase": "Inconclusive"})), HealthStatus::Degraded, "inconclusive: a person must decide");
 }
+
+#[test]
+fn a_paused_rollout_holds_its_wave_and_a_paused_deployment_does_not() {
+    use crate::health::{Health, HealthStatus, settles_wave};
+    let suspended = Health { status: HealthStatus::Suspended, message: "paused".into() };
+    let rollout =
+        serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "r"}});
+    let deployment = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+    assert!(!settles_wave(&rollout, &suspended));
+    assert!(settles_wave(&deployment, &suspended));
+    let healthy = Health { status: HealthStatus::Healthy, message: String::new() };
+    assert!(settles_wave(&rollout, &healthy));
+    let progressing = Health { status: HealthStatus::Progressing, message: String::new() };
+    assert!(!settles_wave(&deployment, &progressing));
+}
