@@ -270,8 +270,12 @@ pub fn run(args: Args) -> Result<(), Failure> {
         });
     }
     if let Command::Health { files, env: None, output, .. } = &args.command {
-        // Objects from files need no repository: it holds no health configuration today.
-        let opts = crate::health::HealthOptions::default();
+        // Objects from files need no repository; when --repo is one, its health rules apply.
+        let opts = match DiskTree::new(&args.repo) {
+            Ok(tree) => health_options(&tree)?,
+            Err(_) if args.repo == std::path::Path::new(".") => crate::health::HealthOptions::default(),
+            Err(e) => return Err(Failure::Usage(format!("cannot open repository {}: {e}", args.repo.display()))),
+        };
         let report = crate::health_report::judge_files(files, &mut std::io::stdin().lock(), &opts)
             .map_err(|e| Failure::Usage(e.to_string()))?;
         return print_health(&report, *output);
@@ -318,6 +322,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
                 wave_timeout: cluster.wave_timeout,
                 inventory_namespace: cluster.inventory_namespace.clone(),
                 revision: crate::source::head_commit(tree.root()),
+                health: health_options(&tree)?,
                 ..Default::default()
             };
             runtime()?.block_on(crate::report::run_sync(&rendered, cluster.context.as_deref(), &opts))
@@ -332,7 +337,7 @@ pub fn run(args: Args) -> Result<(), Failure> {
             let env = env.as_deref().unwrap_or_default();
             let repo = load_repo(&tree)?;
             let rendered = render_for(&repo, &tree, env, app.as_deref())?;
-            let opts = crate::health::HealthOptions::default();
+            let opts = health_options(&tree)?;
             let report = runtime()?.block_on(async {
                 let cluster = crate::apply::Cluster::connect(context.as_deref())
                     .await
@@ -391,6 +396,14 @@ pub fn run(args: Args) -> Result<(), Failure> {
         Command::Check => {
             let repo = load_repo(&tree)?;
             let (objects, mut problems) = plan::check(&repo, &tree);
+            // So are its health rules (CEL compiled, Lua loaded).
+            if let Err(errors) = crate::health::custom::HealthRules::load(&tree) {
+                problems.extend(errors.0.into_iter().map(|e| AppProblem {
+                    env: "*".into(),
+                    app: "health".into(),
+                    message: e.to_string(),
+                }));
+            }
             // The promotion policy is part of the repository: its problems are check's too.
             if let Err(errors) = crate::promote::Policy::load(&tree, &repo) {
                 problems.extend(errors.0.into_iter().map(|e| AppProblem {
@@ -468,6 +481,17 @@ fn load_repo(tree: &DiskTree) -> Result<Repository, Failure> {
     Repository::load(tree).map_err(|e| {
         let n = e.0.len();
         Failure::Failed(format!("the repository description has {n} problem{}:\n{e}", if n == 1 { "" } else { "s" }))
+    })
+}
+
+/// The health options of the repository: its health rules, if it declares any.
+fn health_options(tree: &DiskTree) -> Result<crate::health::HealthOptions, Failure> {
+    crate::health::custom::HealthRules::load(tree).map(crate::health::HealthOptions::with_rules).map_err(|e| {
+        let n = e.0.len();
+        Failure::Failed(format!(
+            "the repository's health rules have {n} problem{}:\n{e}",
+            if n == 1 { "" } else { "s" }
+        ))
     })
 }
 

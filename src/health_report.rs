@@ -1,6 +1,8 @@
 //! `tidegate health`: the health of objects read from files (or stdin), or of an environment's
 //! rendered objects as they are live in the cluster — read-only, through the cluster adapter
-//! of [`crate::apply`]. The rules are [`crate::health`]'s; this module only finds the objects.
+//! of [`crate::apply`]. The rules are [`crate::health`]'s (with the repository's own, in
+//! [`HealthOptions::rules`]); this module only finds the objects. An object whose user rule
+//! fails could not be judged: the rule's error is its entry.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -60,7 +62,7 @@ pub fn judge_files(files: &[PathBuf], stdin: &mut dyn Read, opts: &HealthOptions
         };
         for entry in objects_from_yaml(&name, &text) {
             report.entries.push(match entry {
-                Ok(input) => Ok(HealthLine::new(&input.object, health::assess(&input.object, opts))),
+                Ok(input) => judged(&input.object, opts).map_err(|e| format!("{}: {e}", input.origin)),
                 Err(e) => Err(e.to_string()),
             });
         }
@@ -101,7 +103,7 @@ async fn judge_one(
     };
     let namespace = if rt.namespaced { r.namespace().or(Some(app_namespace)) } else { None };
     match cluster.get(&rt, namespace, &r.name).await {
-        Ok(Some(live)) => Ok(Ok(HealthLine::new(&live, health::assess(&live, opts)))),
+        Ok(Some(live)) => Ok(judged(&live, opts).map_err(|e| format!("{app}: {r}: {e}"))),
         Ok(None) => {
             let shown = ObjectRef { namespace: namespace.unwrap_or_default().to_string(), ..r };
             Ok(Err(format!("{app}: {shown} ({}) was not found in the cluster", shown.api_version)))
@@ -109,6 +111,15 @@ async fn judge_one(
         Err(e) if about_the_object(&e) => Ok(Err(format!("{app}: {r}: {e}"))),
         Err(e) => Err(e),
     }
+}
+
+/// The object's line, or its rule's error (`Kind ns/name: health rule … failed: …`).
+fn judged(obj: &Value, opts: &HealthOptions) -> Result<HealthLine, String> {
+    health::judge(obj, opts).map(|h| HealthLine::new(obj, h)).map_err(|e| {
+        let line =
+            HealthLine::new(obj, health::Health { status: health::HealthStatus::Progressing, message: String::new() });
+        format!("{}: {e}", line.object())
+    })
 }
 
 /// Whether an error concerns this object only (a kind the cluster does not serve, a request the

@@ -28,7 +28,12 @@ pub struct LiveObservation {
 }
 
 /// Looks at every object of `app` (rendered for its environment) in the cluster.
-pub async fn observe_app(cluster: &Cluster, app: &RenderedApp) -> Result<LiveObservation, ClusterError> {
+/// Health is judged with `health` (the repository's rules).
+pub async fn observe_app(
+    cluster: &Cluster,
+    app: &RenderedApp,
+    health: &HealthOptions,
+) -> Result<LiveObservation, ClusterError> {
     let mut obs = LiveObservation { healthy: true, ..Default::default() };
     let mut workload_times: Vec<Option<DateTime<Utc>>> = Vec::new();
     let problem = |obs: &mut LiveObservation, msg: String| {
@@ -58,7 +63,7 @@ pub async fn observe_app(cluster: &Cluster, app: &RenderedApp) -> Result<LiveObs
             problem(&mut obs, format!("{r} runs {} instead of {}", have.join(", "), want.join(", ")));
         }
         obs.images.extend(have);
-        let h = health::assess(&live, &HealthOptions::default());
+        let h = health::assess(&live, health);
         if !h.is_healthy() {
             problem(&mut obs, format!("{r} is {}: {}", h.status, h.message));
         }

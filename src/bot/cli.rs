@@ -197,7 +197,11 @@ async fn observe(repo: &Repository, tree: &DiskTree, req: &Request, context: Opt
         Ok(c) => c,
         Err(e) => return unknown(format!("the cluster of {} is unreachable: {e}", req.from)),
     };
-    match crate::apply::observe::observe_app(&cluster, app).await {
+    let health = match crate::health::custom::HealthRules::load(tree) {
+        Ok(rules) => crate::health::HealthOptions::with_rules(rules),
+        Err(e) => return unknown(format!("the repository's health rules are invalid:\n{e}")),
+    };
+    match crate::apply::observe::observe_app(&cluster, app, &health).await {
         Ok(o) => SourceObservation {
             synced_images: o.images,
             healthy: o.healthy,

@@ -38,16 +38,20 @@
 //! rule, a Prometheus with no pod ready yet) are Progressing, so a wave waits on them until its
 //! timeout instead of failing at once.
 //!
-//! Rules users bring (per group/kind, from the repository) are meant to be consulted before
-//! [`native_rule`]; [`NativeRule::judge`] is the native fallback they would defer to.
+//! Rules users bring ([`custom`]: Flux-style CEL or Argo CD-style Lua, per group/kind, from the
+//! repository, carried by [`HealthOptions::rules`]) are consulted after step 1 and replace the
+//! native rule of their kind: steps 2–5 are then the user rule's ([`judge`] says when it
+//! failed).
 
 mod addons;
 mod builtin;
+pub mod custom;
 pub mod input;
 mod read;
 pub mod rollouts;
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -122,32 +126,54 @@ fn suspended(message: impl Into<String>) -> Health {
 }
 
 /// Options of [`assess`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthOptions {
     /// A Service of type LoadBalancer and an Ingress are healthy only once
     /// `status.loadBalancer.ingress` is non-empty. Turn off for clusters whose load balancer or
     /// ingress controller never writes it. Default: true.
     pub require_load_balancer: bool,
+    /// The repository's own rules ([`custom::HEALTH_RULES_FILE`]); each replaces the native rule
+    /// of its group/kind. Default: none.
+    pub rules: Arc<custom::HealthRules>,
 }
 
 impl Default for HealthOptions {
     fn default() -> HealthOptions {
-        HealthOptions { require_load_balancer: true }
+        HealthOptions { require_load_balancer: true, rules: Arc::default() }
+    }
+}
+
+impl HealthOptions {
+    /// The default options with the repository's rules.
+    pub fn with_rules(rules: custom::HealthRules) -> HealthOptions {
+        HealthOptions { rules: Arc::new(rules), ..HealthOptions::default() }
     }
 }
 
 /// Assesses the health of one live object as returned by the Kubernetes API.
 ///
 /// Pure: it reads only `obj`. Rules are documented on the module and in docs/health.md; a kind
-/// without a rule is judged by its kstatus conditions, or is healthy on existence.
+/// without a rule is judged by its kstatus conditions, or is healthy on existence. A user rule
+/// that fails ([`judge`]'s error) makes the object Progressing with the rule's error as the
+/// message: as in Flux, a wave waits on it until its timeout, and a promotion source with it is
+/// not healthy.
 pub fn assess(obj: &Value, opts: &HealthOptions) -> Health {
+    judge(obj, opts).unwrap_or_else(|e| progressing(e.to_string()))
+}
+
+/// As [`assess`], but a user rule that could not judge the object (an expression that failed,
+/// a script that raised an error or ran out of time or memory) is an error.
+pub fn judge(obj: &Value, opts: &HealthOptions) -> Result<Health, custom::RuleError> {
     if at(obj, &["metadata", "deletionTimestamp"]).is_some_and(|v| !v.is_null()) {
-        return progressing("being deleted (metadata.deletionTimestamp is set)");
+        return Ok(progressing("being deleted (metadata.deletionTimestamp is set)"));
     }
-    match rule_of(obj) {
+    if let Some(rule) = opts.rules.rule_of(obj) {
+        return rule.judge(obj);
+    }
+    Ok(match rule_of(obj) {
         Some(rule) => rule.judge(obj, opts),
         None => stale_status(obj, false).unwrap_or_else(|| generic(obj)),
-    }
+    })
 }
 
 /// Whether an object in this state lets its wave settle. Healthy does; so does Suspended where

@@ -529,7 +529,7 @@ fn service_rules() {
         json!({"loadBalancer": {"ingress": [{"hostname": "a.elb.amazonaws.com"}]}}),
     );
     expect(&assigned, HealthStatus::Healthy, "a.elb.amazonaws.com");
-    let off = HealthOptions { require_load_balancer: false };
+    let off = HealthOptions { require_load_balancer: false, ..HealthOptions::default() };
     assert_eq!(assess(&pending, &off).status, HealthStatus::Healthy);
 }
 
@@ -538,7 +538,7 @@ fn ingress_rules() {
     let ing = |status: Value| object("networking.k8s.io/v1", "Ingress", json!({}), status);
     expect(&ing(json!({})), HealthStatus::Progressing, "waiting for a load balancer address");
     expect(&ing(json!({"loadBalancer": {"ingress": [{"ip": "10.0.0.7"}]}})), HealthStatus::Healthy, "10.0.0.7");
-    let off = HealthOptions { require_load_balancer: false };
+    let off = HealthOptions { require_load_balancer: false, ..HealthOptions::default() };
     assert!(assess(&ing(json!({})), &off).is_healthy());
     let legacy = object("extensions/v1beta1", "Ingress", json!({}), json!({}));
     expect(&legacy, HealthStatus::Progressing, "load balancer");

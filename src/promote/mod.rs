@@ -7,7 +7,7 @@
 //! (`crate::bot`) commits a plan's [`FileEdit`]s and opens or updates the pull request.
 
 pub mod edit;
-mod located;
+pub(crate) mod located;
 pub mod plan;
 pub mod policy;
 pub mod pr;

@@ -12,7 +12,7 @@ use super::state::{AppEnvStatus, AppLabels, AppStatus, EnvLabels, FetchLabels, S
 use crate::apply::{Cluster, SyncOptions};
 use crate::bot::{BotHandle, Work};
 use crate::config::{EnvConfig, ServeConfig};
-use crate::health::HealthStatus;
+use crate::health::{HealthOptions, HealthStatus};
 use crate::plan::{self, RenderedEnv};
 use crate::repo::Repository;
 use crate::source::{Auth, Snapshot, Source, SourceSpec};
@@ -200,6 +200,20 @@ async fn reconcile_once(
             return;
         }
     };
+    // The repository's health rules judge its objects; broken ones stop the commit like a broken
+    // description does (a wave must not pass on a rule that cannot run).
+    let health = match crate::health::custom::HealthRules::load(&snapshot.tree) {
+        Ok(rules) => HealthOptions::with_rules(rules),
+        Err(e) => {
+            tracing::error!(error = %e, commit = %snapshot.commit, "the repository's health rules are invalid; nothing is applied");
+            let mut st = shared.status.lock().expect("status lock");
+            for env in st.environments.values_mut().filter(|e| e.managed) {
+                env.state = "Failed".into();
+                env.error = Some(format!("repository at {}: {e}", short(&snapshot.commit)));
+            }
+            return;
+        }
+    };
     record_model(shared, &repo, cfg);
     let tell_bot = |work: Work| {
         if let Some(bot) = bot {
@@ -216,7 +230,7 @@ async fn reconcile_once(
     }
     for env in &cfg.environments {
         if leader {
-            reconcile_env(env, cfg, shared, &repo, &snapshot, fetch_error.is_some(), clusters).await;
+            reconcile_env(env, cfg, shared, (&repo, &health), &snapshot, fetch_error.is_some(), clusters).await;
             // Automatic promotions out of this environment (only the leader opens them).
             tell_bot(Work::Reconciled { env: env.name.clone(), auto: true });
         } else {
@@ -225,7 +239,7 @@ async fn reconcile_once(
             // that reach it from these observations, and opens nothing by itself.
             let rendered = render(shared, cfg, &repo, &snapshot, &env.name);
             record_images(shared, &rendered);
-            observe_as_follower(env, shared, &rendered, clusters).await;
+            observe_as_follower(env, shared, &rendered, &health, clusters).await;
             {
                 let mut st = shared.status.lock().expect("status lock");
                 let e = st.environments.entry(env.name.clone()).or_default();
@@ -286,7 +300,7 @@ async fn reconcile_env(
     env: &EnvConfig,
     cfg: &ServeConfig,
     shared: &Shared,
-    repo: &Repository,
+    (repo, health): (&Repository, &HealthOptions),
     snapshot: &Snapshot,
     fetch_failed: bool,
     clusters: &mut HashMap<String, Arc<Cluster>>,
@@ -329,6 +343,7 @@ async fn reconcile_env(
         wave_timeout: env.wave_timeout,
         inventory_namespace: cfg.system_namespace.clone(),
         revision: Some(snapshot.commit.clone()),
+        health: health.clone(),
         ..Default::default()
     };
     let before = cluster.counters.total.load(std::sync::atomic::Ordering::Relaxed);
@@ -417,7 +432,7 @@ async fn reconcile_env(
                 }
             }
             record_render_failures(shared, &rendered);
-            seed_soak_clocks(shared, &cluster, &rendered, &soak_started).await;
+            seed_soak_clocks(shared, &cluster, &rendered, &opts.health, &soak_started).await;
             if report.succeeded() {
                 set_env("Synced", None, Some(true));
             } else {
@@ -452,6 +467,7 @@ async fn observe_as_follower(
     env: &EnvConfig,
     shared: &Shared,
     rendered: &RenderedEnv,
+    health: &HealthOptions,
     clusters: &mut HashMap<String, Arc<Cluster>>,
 ) {
     let cluster = match cluster_of(env, clusters).await {
@@ -469,7 +485,7 @@ async fn observe_as_follower(
         }
     };
     for app in rendered.waves.iter().flat_map(|w| &w.apps) {
-        let observed = crate::apply::observe::observe_app(&cluster, app).await;
+        let observed = crate::apply::observe::observe_app(&cluster, app, health).await;
         let mut st = shared.status.lock().expect("status lock");
         let Some(s) = st.apps.iter_mut().find(|a| a.name == app.name).and_then(|a| a.environments.get_mut(&env.name))
         else {
@@ -506,9 +522,15 @@ async fn observe_as_follower(
 /// available at their current spec (a Deployment's `Progressing: NewReplicaSetAvailable`,
 /// `Available`, `Ready`); when every object of the app is healthy at the desired images, the
 /// clock starts then instead of now. Objects that record no such time leave it at now.
-async fn seed_soak_clocks(shared: &Shared, cluster: &Cluster, rendered: &RenderedEnv, apps: &[String]) {
+async fn seed_soak_clocks(
+    shared: &Shared,
+    cluster: &Cluster,
+    rendered: &RenderedEnv,
+    health: &HealthOptions,
+    apps: &[String],
+) {
     for app in rendered.waves.iter().flat_map(|w| &w.apps).filter(|a| apps.contains(&a.name)) {
-        let observed = match crate::apply::observe::observe_app(cluster, app).await {
+        let observed = match crate::apply::observe::observe_app(cluster, app, health).await {
             Ok(o) if o.healthy => o,
             Ok(_) => continue,
             Err(e) => {
