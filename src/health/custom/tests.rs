@@ -62,6 +62,19 @@ fn cel_current_in_progress_and_failed_in_flux_order() {
 }
 
 #[test]
+fn evaluating_cel_is_cheap() {
+    let o = opts(WIDGET_CEL);
+    let ready = widget(json!([{"type": "Ready", "status": "True"}]));
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        judge(&ready, &o).expect("judged");
+    }
+    let each = started.elapsed() / 200;
+    eprintln!("one CEL evaluation: {each:?}");
+    assert!(each < std::time::Duration::from_millis(5), "{each:?} per evaluation");
+}
+
+#[test]
 fn cel_stale_observed_generation_is_in_progress_before_any_expression() {
     let o = opts(WIDGET_CEL);
     let mut stale = widget(json!([{"type": "Ready", "status": "True"}]));
