@@ -108,24 +108,28 @@ fn object() -> impl Strategy<Value = Value> {
         })
 }
 
-/// A JSON 6902 patch entry targeting objects by kind and/or name.
+/// A JSON 6902 patch entry targeting objects by kind and/or name: mostly operations that
+/// apply to what they target, some that cannot.
 fn patch_entry() -> impl Strategy<Value = Value> {
     let op = prop_oneof![
-        Just(json!({"op": "add", "path": "/metadata/annotations", "value": {"fuzz": "yes"}})),
-        Just(json!({"op": "replace", "path": "/spec/replicas", "value": 3})),
-        Just(
-            json!({"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "side", "image": "busybox"}})
-        ),
-        Just(json!({"op": "remove", "path": "/metadata/labels"})),
-        Just(json!({"op": "test", "path": "/kind", "value": "Deployment"})),
-        Just(json!({"op": "copy", "from": "/metadata/name", "path": "/metadata/labels/copied"})),
-        Just(json!({"op": "move", "from": "/data", "path": "/binaryData"})),
-        Just(json!({"op": "bogus", "path": "/x"})),
+        8 => Just(json!({"op": "add", "path": "/metadata/annotations", "value": {"fuzz": "yes"}})),
+        4 => Just(json!({"op": "replace", "path": "/spec/replicas", "value": 3})),
+        4 => Just(json!({"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "side", "image": "busybox"}})),
+        4 => Just(json!({"op": "add", "path": "/metadata/labels/extra", "value": "x"})),
+        4 => Just(json!({"op": "copy", "from": "/metadata/name", "path": "/metadata/labels/copied"})),
+        2 => Just(json!({"op": "remove", "path": "/metadata/labels"})),
+        2 => Just(json!({"op": "test", "path": "/kind", "value": "Deployment"})),
+        2 => Just(json!({"op": "move", "from": "/data", "path": "/binaryData"})),
+        1 => Just(json!({"op": "bogus", "path": "/x"})),
     ];
     (
-        prop::collection::vec(op, 0..4),
-        prop::option::of(prop::sample::select(&["Deployment", "ConfigMap", "Service"][..])),
-        prop::option::of(prop::sample::select(NAMES)),
+        // Now and then no operation at all (an error, as in kustomize).
+        prop_oneof![19 => prop::collection::vec(op, 1..4), 1 => Just(Vec::new())],
+        prop_oneof![
+            3 => Just(Some("Deployment")),
+            1 => prop::option::of(prop::sample::select(&["ConfigMap", "Service"][..])),
+        ],
+        prop::option::of(prop::sample::select(&["web-0", "api-1", "db-0", "cache-2", "web-x0"][..])),
         any::<bool>(),
     )
         .prop_map(|(ops, kind, name, as_yaml)| {
@@ -162,6 +166,15 @@ fn kustomization(resources: Vec<String>) -> impl Strategy<Value = Value> {
                 k.insert("namespace".into(), json!(ns));
             }
             if !patches.is_empty() {
+                let mut patches = patches.clone();
+                if legacy {
+                    // kustomize requires `target.name` there.
+                    for p in &mut patches {
+                        if p["target"].get("name").is_none() {
+                            p["target"]["name"] = json!("web-0");
+                        }
+                    }
+                }
                 k.insert(if legacy { "patchesJson6902" } else { "patches" }.into(), json!(patches));
             }
             if let Some((name, tag)) = image {
@@ -215,10 +228,24 @@ fn tree() -> impl Strategy<Value = MemTree> {
         kustomization(vec![]),
         any::<bool>(),
         damage(),
+        prop::bool::weighted(0.1),
     )
-        .prop_map(|(base_objects, overlay_objects, mut base_k, mut overlay_k, use_bases, damage)| {
+        .prop_map(|(base_objects, overlay_objects, mut base_k, mut overlay_k, use_bases, damage, clash)| {
             let mut files = BTreeMap::new();
             let mut base_resources = Vec::new();
+            // Distinct names (`web-0`, `db-x1`), unless the objects are to clash (duplicate ids).
+            let rename = |o: &Value, suffix: String| {
+                let mut o = o.clone();
+                if !clash {
+                    let name = format!("{}-{suffix}", o["metadata"]["name"].as_str().unwrap_or("x"));
+                    o["metadata"]["name"] = json!(name);
+                }
+                o
+            };
+            let base_objects: Vec<Value> =
+                base_objects.iter().enumerate().map(|(i, o)| rename(o, i.to_string())).collect();
+            let overlay_objects: Vec<Value> =
+                overlay_objects.iter().enumerate().map(|(i, o)| rename(o, format!("x{i}"))).collect();
             for (i, o) in base_objects.iter().enumerate() {
                 let name = format!("r{i}.yaml");
                 files.insert(format!("app-base/{name}"), yaml::emit_document(o));
