@@ -41,7 +41,7 @@ impl Bot {
             let cmd = match parsed {
                 Ok(cmd) => cmd,
                 Err(e) => {
-                    let _ = writeln!(out, "⚠️ {e}.\n\n{}", chatops::help_text());
+                    out.push_str(&parse_error_reply(&e));
                     continue;
                 }
             };
@@ -150,5 +150,60 @@ impl Bot {
             }
         }
         out
+    }
+}
+
+/// The reply to a `/promote` line that is not a command: the error, the comment's own text
+/// quoted inert (see [`chatops::quote`]), then the reference.
+fn parse_error_reply(e: &chatops::ParseError) -> String {
+    format!("⚠️ {}.\n\n{}\n", e.markdown, chatops::help_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Markdown outside code spans (CommonMark: a backtick run opens a span closed by the
+    /// next run of the same length), where mentions, links and images would be live.
+    fn outside_code(md: &str) -> String {
+        let mut out = String::new();
+        let mut rest = md;
+        while let Some(start) = rest.find('`') {
+            out.push_str(&rest[..start]);
+            let run = rest[start..].chars().take_while(|&c| c == '`').count();
+            let after = &rest[start + run..];
+            let (mut i, mut closed) = (0, None);
+            while let Some(j) = after[i..].find('`') {
+                let n = after[i + j..].chars().take_while(|&c| c == '`').count();
+                if n == run {
+                    closed = Some(i + j + n);
+                    break;
+                }
+                i += j + n;
+            }
+            match closed {
+                Some(end) => rest = &after[end..],
+                None => {
+                    out.push_str(&rest[start..start + run]);
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn an_invalid_command_comes_back_inert() {
+        let body = "/promote @acme/sre ![x](http://evil.example/p.png) [login](http://evil.example) \
+                    <img src=x> ``` `x` \u{202E}gnp.exe\u{200B} to qa";
+        let e = chatops::parse(body).remove(0).unwrap_err();
+        let reply = parse_error_reply(&e);
+        let live = outside_code(&reply);
+        for bad in ["@acme", "![x]", "](http", "<img", "\u{202E}", "\u{200B}"] {
+            assert!(!live.contains(bad), "{bad} is live in {reply}");
+        }
+        assert!(reply.contains("<U+202E>") && reply.contains("<U+200B>"), "{reply}");
+        assert!(reply.starts_with("⚠️ "), "{reply}");
     }
 }

@@ -81,8 +81,8 @@ pub const MAX_COMMANDS: usize = 10;
 /// Longest name accepted (a DNS label).
 const MAX_NAME: usize = 63;
 
-/// Longest command line quoted back in an error.
-const MAX_QUOTED: usize = 200;
+/// Longest piece of a comment (in characters) quoted back in an error.
+pub const MAX_QUOTED: usize = 200;
 
 /// What a `/promote` line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,18 +109,121 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ParseError {
-    /// The offending line, trimmed (and shortened when very long).
+    /// The offending line, trimmed (and shortened when very long), as written.
     pub line: String,
-    /// What is wrong, quoting the line, e.g.
-    /// `expected "/promote <app> to <env>", got "/promote frontend qa"`.
+    /// What is wrong, quoting the line as plain text (invisible and bidi characters shown as
+    /// `<U+202E>`), e.g. `expected "/promote <app> to <env>", got "/promote frontend qa"`.
     pub message: String,
+    /// The same in Markdown, for the bot's reply: every piece of the comment is quoted inert
+    /// by [`quote`] (no live mention, link, image or HTML), the expected syntax is code.
+    pub markdown: String,
+}
+
+/// One piece of an error message.
+enum Part<'a> {
+    /// Our own words.
+    Text(&'a str),
+    /// Syntax we expected, shown as code.
+    Syntax(&'a str),
+    /// Text from the comment.
+    Quoted(&'a str),
 }
 
 impl ParseError {
-    fn new(line: &str, what: impl std::fmt::Display) -> ParseError {
-        let line = shorten(line);
-        ParseError { message: format!("{what}, got \"{line}\""), line }
+    fn new(line: &str, what: &[Part<'_>]) -> ParseError {
+        let (mut message, mut markdown) = (String::new(), String::new());
+        let got = [Part::Text(", got "), Part::Quoted(line)];
+        for part in what.iter().chain(&got) {
+            match part {
+                Part::Text(t) => {
+                    message.push_str(t);
+                    markdown.push_str(t);
+                }
+                Part::Syntax(t) => {
+                    message.push_str(&format!("\"{t}\""));
+                    markdown.push_str(&quote(t));
+                }
+                Part::Quoted(t) => {
+                    message.push_str(&format!("\"{}\"", visible(t, MAX_QUOTED)));
+                    markdown.push_str(&quote(t));
+                }
+            }
+        }
+        ParseError { line: shorten(line), message, markdown }
     }
+}
+
+/// Quotes text from a comment so that it renders inert in GitHub Markdown: as a code span
+/// whose backtick fence is longer than any backtick run inside (so it cannot be closed early),
+/// with control, bidi, zero-width and other invisible characters written as `<U+202E>`, at
+/// most [`MAX_QUOTED`] characters of the text (then `…`), on one line. Mentions, links,
+/// images, HTML and emphasis are not interpreted inside a code span.
+pub fn quote(text: &str) -> String {
+    let shown = visible(text, MAX_QUOTED);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in shown.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    // The spaces keep a leading or trailing backtick off the fence; CommonMark strips one
+    // space on each side when both are there.
+    format!("{fence} {shown} {fence}")
+}
+
+/// Characters that render as nothing, reorder the text around them or end a line: C0 and C1
+/// controls, bidi marks, embeddings, overrides and isolates, zero-width and other format
+/// characters, line and paragraph separators, invisible fillers, variation selectors and
+/// Unicode tags (which can smuggle hidden text).
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// At most `max` characters of `text`, then `…`, with every [`is_invisible`] character
+/// written as `<U+XXXX>` (which counts as one character).
+fn visible(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if is_invisible(c) {
+            out.push_str(&format!("<U+{:04X}>", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Reads every `/promote` command of a comment, in order: one result per command line (at most
@@ -130,10 +233,8 @@ pub fn parse(body: &str) -> Vec<Result<Command, ParseError>> {
     let mut out = Vec::new();
     for line in command_lines(body) {
         if out.len() == MAX_COMMANDS {
-            out.push(Err(ParseError::new(
-                line,
-                format_args!("too many /promote commands in one comment (at most {MAX_COMMANDS})"),
-            )));
+            let what = format!("too many /promote commands in one comment (at most {MAX_COMMANDS})");
+            out.push(Err(ParseError::new(line, &[Part::Text(&what)])));
             break;
         }
         out.push(parse_line(line));
@@ -191,16 +292,25 @@ fn parse_line(line: &str) -> Result<Command, ParseError> {
             return Ok(Command::Status { app: Some(name(line, app, "app")?) });
         }
         [first, ..] if is(first, "status") && !has_to => {
-            return Err(ParseError::new(line, "expected \"/promote status\" or \"/promote status <app>\""));
+            return Err(ParseError::new(
+                line,
+                &[
+                    Part::Text("expected "),
+                    Part::Syntax("/promote status"),
+                    Part::Text(" or "),
+                    Part::Syntax("/promote status <app>"),
+                ],
+            ));
         }
         _ => {}
     }
     let keyword = words.iter().position(|w| is(w, "to") || is(w, "from"));
     let Some(k) = keyword else {
-        return Err(ParseError::new(line, "expected \"/promote <app> to <env>\""));
+        return Err(ParseError::new(line, &[Part::Text("expected "), Part::Syntax("/promote <app> to <env>")]));
     };
     if k == 0 {
-        return Err(ParseError::new(line, format_args!("expected an app before \"{}\"", words[0].to_lowercase())));
+        let keyword = words[0].to_lowercase();
+        return Err(ParseError::new(line, &[Part::Text("expected an app before "), Part::Quoted(&keyword)]));
     }
     let mut apps: Vec<String> = Vec::new();
     for w in &words[..k] {
@@ -214,12 +324,18 @@ fn parse_line(line: &str) -> Result<Command, ParseError> {
         [kw, env, tail @ ..] if is(kw, "to") => (None, *env, tail),
         [kw, src, kw2, env, tail @ ..] if is(kw, "from") && is(kw2, "to") => (Some(*src), *env, tail),
         [kw, ..] if is(kw, "from") => {
-            return Err(ParseError::new(line, "expected \"/promote <app> from <env> to <env>\""));
+            return Err(ParseError::new(
+                line,
+                &[Part::Text("expected "), Part::Syntax("/promote <app> from <env> to <env>")],
+            ));
         }
-        _ => return Err(ParseError::new(line, "expected an environment after \"to\"")),
+        _ => return Err(ParseError::new(line, &[Part::Text("expected an environment after "), Part::Syntax("to")])),
     };
     if let Some(w) = extra.first() {
-        return Err(ParseError::new(line, format_args!("unexpected \"{}\" after the target environment", shorten(w))));
+        return Err(ParseError::new(
+            line,
+            &[Part::Text("unexpected "), Part::Quoted(w), Part::Text(" after the target environment")],
+        ));
     }
     let from = from.map(|f| name(line, f, "environment")).transpose()?;
     let to = name(line, to, "environment")?;
@@ -234,19 +350,13 @@ fn name(line: &str, word: &str, kind: &str) -> Result<String, ParseError> {
         && !word.starts_with('-')
         && !word.ends_with('-');
     if ["to", "from"].contains(&word.to_ascii_lowercase().as_str()) {
-        return Err(ParseError::new(
-            line,
-            format_args!("expected {} name, found the keyword \"{word}\"", article(kind)),
-        ));
+        let expected = format!("expected {} name, found the keyword ", article(kind));
+        return Err(ParseError::new(line, &[Part::Text(&expected), Part::Quoted(word)]));
     }
     if !valid {
-        return Err(ParseError::new(
-            line,
-            format_args!(
-                "\"{}\" is not a valid {kind} name (lowercase letters, digits and '-', at most {MAX_NAME} characters)",
-                shorten(word)
-            ),
-        ));
+        let why =
+            format!(" is not a valid {kind} name (lowercase letters, digits and '-', at most {MAX_NAME} characters)");
+        return Err(ParseError::new(line, &[Part::Quoted(word), Part::Text(&why)]));
     }
     Ok(word.to_owned())
 }

@@ -309,3 +309,122 @@ fn only_github_logins_may_be_mentioned() {
     assert!(!super::is_login("renovate[bot]"));
     assert!(!super::is_login(&"a".repeat(40)));
 }
+
+/// The Markdown outside code spans (CommonMark: a backtick run opens a span closed by the
+/// next run of the same length).
+fn outside_code_spans(md: &str) -> String {
+    let mut out = String::new();
+    let mut rest = md;
+    while let Some(start) = rest.find('`') {
+        out.push_str(&rest[..start]);
+        let run = rest[start..].chars().take_while(|&c| c == '`').count();
+        let after = &rest[start + run..];
+        let mut i = 0;
+        let mut closed = None;
+        while let Some(j) = after[i..].find('`') {
+            let k = i + j;
+            let n = after[k..].chars().take_while(|&c| c == '`').count();
+            if n == run {
+                closed = Some(k + n);
+                break;
+            }
+            i = k + n;
+        }
+        match closed {
+            Some(end) => rest = &after[end..],
+            None => {
+                out.push_str(&rest[start..start + run]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text between the fences of a code span made by [`quote`], checking that the fence is
+/// longer than any backtick run inside, so the span cannot be closed early.
+fn span_content(q: &str) -> &str {
+    let run = q.chars().take_while(|&c| c == '`').count();
+    assert!(run >= 1 && q.ends_with(&"`".repeat(run)), "{q}");
+    let inner = &q[run..q.len() - run];
+    assert!(!inner.contains(&"`".repeat(run)), "the fence {run} occurs inside {q}");
+    assert!(inner.starts_with(' ') && inner.ends_with(' '), "{q}");
+    assert!(!inner.contains('\n') && !inner.contains('\r'), "{q}");
+    &inner[1..inner.len() - 1]
+}
+
+#[test]
+fn quoted_text_is_an_unbreakable_code_span() {
+    assert_eq!(quote("@acme/sre"), "` @acme/sre `");
+    assert_eq!(quote("![x](http://evil.example/a.png)"), "` ![x](http://evil.example/a.png) `");
+    assert_eq!(quote("[click](http://evil.example)"), "` [click](http://evil.example) `");
+    assert_eq!(quote("a `b` c"), "`` a `b` c ``");
+    assert_eq!(quote("x ``` y ` z"), "```` x ``` y ` z ````");
+    assert_eq!(span_content(&quote("`")), "`");
+    assert_eq!(span_content(&quote("``leading and trailing``")), "``leading and trailing``");
+    assert_eq!(span_content(&quote("")), "");
+    assert_eq!(span_content(&quote("<img src=x onerror=alert(1)>")), "<img src=x onerror=alert(1)>");
+}
+
+#[test]
+fn invisible_and_bidi_characters_are_made_visible() {
+    assert_eq!(span_content(&quote("\u{202E}gnp.exe")), "<U+202E>gnp.exe");
+    assert_eq!(span_content(&quote("front\u{200B}end")), "front<U+200B>end");
+    assert_eq!(span_content(&quote("a\u{2066}b\u{2069}\u{200F}\u{FEFF}")), "a<U+2066>b<U+2069><U+200F><U+FEFF>");
+    assert_eq!(span_content(&quote("x\ny\r\u{2028}z\u{0}")), "x<U+000A>y<U+000D><U+2028>z<U+0000>");
+    assert_eq!(span_content(&quote("tag\u{E0041}\u{E0042}")), "tag<U+E0041><U+E0042>");
+    // Ordinary non-ASCII text is left alone.
+    assert_eq!(span_content(&quote("Grüße café ü 日本 🚀")), "Grüße café ü 日本 🚀");
+    for c in
+        ['\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{2067}', '\u{2068}', '\u{061C}', '\u{200C}', '\u{200D}']
+    {
+        assert!(is_invisible(c), "{:04X}", c as u32);
+    }
+    assert!(!is_invisible('a') && !is_invisible(' ') && !is_invisible('é') && !is_invisible('\u{a0}'));
+}
+
+#[test]
+fn very_long_text_is_quoted_short() {
+    let q = quote(&"@a ".repeat(100_000));
+    assert!(span_content(&q).chars().count() <= MAX_QUOTED + 1 && q.ends_with("… `"), "{}", q.len());
+    // A long backtick run gets a longer fence, still bounded by the cut.
+    let q = quote(&"`".repeat(100_000));
+    assert!(q.len() < 4 * MAX_QUOTED, "{}", q.len());
+    span_content(&q);
+    // Escapes are bounded too: each invisible character counts once.
+    let q = quote(&"\u{200B}".repeat(100_000));
+    assert!(q.len() <= MAX_QUOTED * "<U+200B>".len() + 20, "{}", q.len());
+}
+
+#[test]
+fn parse_errors_quote_the_comment_inert_in_markdown() {
+    let hostile = [
+        "/promote @acme/sre to qa",
+        "/promote ![x](http://evil.example/p.png) to qa",
+        "/promote [link](http://evil.example) to qa",
+        "/promote a`b``c to qa",
+        "/promote \u{202E}dne to qa",
+        "/promote front\u{200B}end to qa",
+        "/promote frontend to qa <img src=x>",
+        "/promote frontend qa @everyone",
+    ];
+    for body in hostile {
+        let e = one(body).unwrap_err();
+        // Everything of the comment is in code spans: outside them, nothing is live.
+        assert!(e.markdown.contains(&quote(&e.line)), "{body}: {}", e.markdown);
+        let live = outside_code_spans(&e.markdown);
+        for bad in ["@", "](", "<img", "\u{202E}", "\u{200B}"] {
+            assert!(!live.contains(bad), "{body}: {bad} is live in {}", e.markdown);
+        }
+        // The plain message shows invisible characters too.
+        assert!(!e.message.contains('\u{202E}') && !e.message.contains('\u{200B}'), "{}", e.message);
+    }
+    let e = one("/promote frontend qa").unwrap_err();
+    assert_eq!(e.markdown, "expected ` /promote <app> to <env> `, got ` /promote frontend qa `");
+    let e = one("/promote \u{202E}dne to qa").unwrap_err();
+    assert!(e.message.starts_with("\"<U+202E>dne\" is not a valid app name"), "{}", e.message);
+    assert!(e.markdown.starts_with("` <U+202E>dne ` is not a valid app name"), "{}", e.markdown);
+    let e = one(&format!("/promote {} to qa", "`".repeat(5000))).unwrap_err();
+    assert!(e.markdown.len() < 2000, "{}", e.markdown.len());
+}

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::render::fs::{EntryKind, RepoPath, SourceTree};
+use crate::render::fs::{self, EntryKind, RepoPath, SourceTree};
 use crate::render::kustomization::did_you_mean;
 use crate::render::{read_text, resource::Origin};
 use crate::yaml;
@@ -293,18 +293,20 @@ impl Repository {
                 l.problem(ROOT_FILE, format!("spec.apps: {source:?} leads outside the repository root"));
                 continue;
             };
-            match tree.kind(&path) {
-                Some(EntryKind::File) => load_app_file(&mut l, &path, &mut declared),
-                Some(EntryKind::Dir) => {
+            match tree.entry(&path) {
+                Ok(EntryKind::File) => load_app_file(&mut l, &path, &mut declared),
+                Ok(EntryKind::Dir) => {
                     let mut files = Vec::new();
                     find_app_files(&mut l, &path, &mut files);
                     for f in files {
                         load_app_file(&mut l, &f, &mut declared);
                     }
                 }
-                None => l.problem(ROOT_FILE, format!("spec.apps: {path} does not exist")),
+                Err(e) if fs::is_missing(&e) => l.problem(ROOT_FILE, format!("spec.apps: {path} does not exist")),
+                Err(e) => l.problem(ROOT_FILE, format!("spec.apps: {e}")),
             }
         }
+        check_overlay_names(&mut l, &overlays_dir);
         if root.spec.waves.is_empty() {
             // Argo CD style: the waves are the distinct sync-wave numbers.
             let numbers: BTreeSet<i64> = declared.iter().map(|d| d.sync_wave.unwrap_or(0)).collect();
@@ -427,20 +429,51 @@ fn load_waves(l: &mut Loader<'_>, entries: &[WaveEntry]) -> Vec<Wave> {
     out
 }
 
-fn find_app_files(l: &mut Loader<'_>, dir: &RepoPath, out: &mut Vec<RepoPath>) {
-    let names = match l.tree.list(dir) {
-        Ok(n) => n,
-        Err(e) => {
-            l.problem(dir, format!("cannot list directory: {e}"));
-            return;
+/// Lists a directory for the loader: a name that is not UTF-8 is a problem naming the
+/// directory (such a directory is invisible to every path in the repository, so an app or an
+/// overlay in it would be skipped without a word).
+fn list(l: &mut Loader<'_>, dir: &RepoPath) -> Option<Vec<String>> {
+    match l.tree.list(dir) {
+        Ok(names) => Some(names),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            l.problem(dir, e.to_string());
+            None
         }
-    };
+        Err(e) => {
+            l.problem(dir, format!("failed to list the directory: {e}"));
+            None
+        }
+    }
+}
+
+fn find_app_files(l: &mut Loader<'_>, dir: &RepoPath, out: &mut Vec<RepoPath>) {
+    let Some(names) = list(l, dir) else { return };
     for name in names {
         let Ok(path) = dir.join(&name) else { continue };
-        match l.tree.kind(&path) {
-            Some(EntryKind::Dir) => find_app_files(l, &path, out),
-            Some(EntryKind::File) if name == "app.yaml" => out.push(path),
-            _ => {}
+        match l.tree.entry(&path) {
+            Ok(EntryKind::Dir) => find_app_files(l, &path, out),
+            Ok(EntryKind::File) if name == "app.yaml" => out.push(path),
+            Ok(EntryKind::File) => {}
+            // Gone since the listing, or not there at all: nothing to read.
+            Err(e) if fs::is_missing(&e) => {}
+            // A symlink out of the repository (or a loop, a submodule) could hide app files:
+            // say so rather than skip it.
+            Err(e) => l.problem(&path, format!("{e}; app files below it cannot be read")),
+        }
+    }
+}
+
+/// The overlay tree's environment and app directories must have UTF-8 names: any other is
+/// reported (no app can refer to it, so it would be ignored in silence).
+fn check_overlay_names(l: &mut Loader<'_>, overlays_dir: &RepoPath) {
+    if l.tree.kind(overlays_dir) != Some(EntryKind::Dir) {
+        return;
+    }
+    let Some(envs) = list(l, overlays_dir) else { return };
+    for env in envs {
+        let Ok(env_dir) = overlays_dir.join(&env) else { continue };
+        if l.tree.kind(&env_dir) == Some(EntryKind::Dir) {
+            list(l, &env_dir);
         }
     }
 }

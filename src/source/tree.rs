@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use git2::{Oid, Repository};
 
 use super::SourceError;
-use crate::render::fs::{EntryKind, RepoPath, SourceTree};
+use crate::render::fs::{EntryKind, RepoPath, SourceTree, kind_of, utf8_names};
 
 /// How many symlinks one lookup may follow before it is taken for a loop (Linux's limit).
 const MAX_SYMLINK_HOPS: usize = 40;
@@ -126,12 +126,22 @@ impl GitTree {
                         )));
                     }
                     let blob = repo.find_blob(id).map_err(|e| self.git_err(path, e))?;
-                    let target = String::from_utf8_lossy(blob.content()).into_owned();
+                    let Ok(target) = String::from_utf8(blob.content().to_vec()) else {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "{path}: {here} is a symlink to \"{}\", which is not UTF-8 (commit {})",
+                                crate::render::fs::escape_name(blob.content()),
+                                self.short()
+                            ),
+                        ));
+                    };
                     let Ok(next) = dir.join(&target) else {
+                        let on = if &here == path { String::new() } else { format!("{path}: ") };
                         return Err(io::Error::new(
                             io::ErrorKind::PermissionDenied,
                             format!(
-                                "{path}: {here} is a symlink to {target:?}, which leads outside the repository root \
+                                "{on}{here} is a symlink to {target:?}, which leads outside the repository root \
                                  (commit {})",
                                 self.short()
                             ),
@@ -193,23 +203,24 @@ impl SourceTree for GitTree {
     }
 
     fn kind(&self, path: &RepoPath) -> Option<EntryKind> {
+        kind_of(self.entry(path))
+    }
+
+    fn entry(&self, path: &RepoPath) -> io::Result<EntryKind> {
         self.with_repo(|repo| {
             Ok(match self.resolve(repo, path)? {
                 Resolved::Blob(_) => EntryKind::File,
                 Resolved::Tree(_) => EntryKind::Dir,
             })
         })
-        .ok()
     }
 
     fn list(&self, path: &RepoPath) -> io::Result<Vec<String>> {
         self.with_repo(|repo| match self.resolve(repo, path)? {
             Resolved::Tree(id) => {
                 let tree = repo.find_tree(id).map_err(|e| self.git_err(path, e))?;
-                let mut names: Vec<String> =
-                    tree.iter().map(|e| String::from_utf8_lossy(e.name_bytes()).into_owned()).collect();
-                names.sort();
-                Ok(names)
+                let names: Vec<Vec<u8>> = tree.iter().map(|e| e.name_bytes().to_vec()).collect();
+                utf8_names(&self.describe(path), names.iter().map(Vec::as_slice))
             }
             Resolved::Blob(_) => Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
