@@ -200,3 +200,21 @@ fn a_directory_whose_name_is_not_utf8_is_reported_from_a_commit() {
     assert!(errors.contains("apps-of-apps/core") && errors.contains(r"caf\xE9"), "{errors}");
     assert!(errors.contains("not UTF-8"), "{errors}");
 }
+
+#[test]
+fn an_overlay_that_is_a_symlink_out_of_the_repository_is_said_to_lead_outside() {
+    let repo = small_repo();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "web/kustomization.yaml", "resources: [../../../apps-of-apps/core/web/base]\n");
+    std::fs::remove_dir_all(repo.path().join("overlays/dev/web")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("web"), repo.path().join("overlays/dev/web")).unwrap();
+    let out = tidegate(&["plan", "--env", "dev"], repo.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("dev/web: overlay overlays/dev/web: overlays/dev/web is a symlink to")
+            && err.contains("which leads outside the repository root"),
+        "{err}"
+    );
+    assert!(!err.contains("does not exist"), "{err}");
+}

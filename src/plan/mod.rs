@@ -314,11 +314,15 @@ fn build_all(
 }
 
 fn build_app(tree: &dyn SourceTree, app: &App, overlay: &RepoPath, limits: RenderLimits) -> Result<Vec<Value>, String> {
-    if tree.kind(overlay) != Some(EntryKind::Dir) {
-        return Err(format!(
-            "overlay {overlay} does not exist (create it with a kustomization.yaml that references {}, or leave the environment out of the app's spec.environments)",
-            app.base
-        ));
+    match tree.entry(overlay) {
+        Ok(EntryKind::Dir) => {}
+        Err(e) if !crate::render::fs::is_missing(&e) => return Err(format!("overlay {overlay}: {e}")),
+        _ => {
+            return Err(format!(
+                "overlay {overlay} does not exist (create it with a kustomization.yaml that references {}, or leave the environment out of the app's spec.environments)",
+                app.base
+            ));
+        }
     }
     let resources = render::build_limited(tree, overlay, limits).map_err(|e: RenderError| e.to_string())?;
     let mut out = Vec::with_capacity(resources.len());
