@@ -347,7 +347,8 @@ fn healthz_answers_while_every_general_connection_is_stalled() {
     let answer = read_response(&mut probe);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
-        closed_within(&mut probe, Duration::from_secs(1)).is_some(),
+        // Far below the 60 s idle timeout a kept connection would wait; generous for a loaded CI.
+        closed_within(&mut probe, Duration::from_secs(5)).is_some(),
         "a reserve connection is closed after its answer"
     );
     let metrics = server.metrics();
