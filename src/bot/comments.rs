@@ -163,35 +163,7 @@ fn parse_error_reply(e: &chatops::ParseError) -> String {
 mod tests {
     use super::*;
 
-    /// The Markdown outside code spans (CommonMark: a backtick run opens a span closed by the
-    /// next run of the same length), where mentions, links and images would be live.
-    fn outside_code(md: &str) -> String {
-        let mut out = String::new();
-        let mut rest = md;
-        while let Some(start) = rest.find('`') {
-            out.push_str(&rest[..start]);
-            let run = rest[start..].chars().take_while(|&c| c == '`').count();
-            let after = &rest[start + run..];
-            let (mut i, mut closed) = (0, None);
-            while let Some(j) = after[i..].find('`') {
-                let n = after[i + j..].chars().take_while(|&c| c == '`').count();
-                if n == run {
-                    closed = Some(i + j + n);
-                    break;
-                }
-                i += j + n;
-            }
-            match closed {
-                Some(end) => rest = &after[end..],
-                None => {
-                    out.push_str(&rest[start..start + run]);
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        out
-    }
+    use crate::chatops::tests::outside_code_spans as outside_code;
 
     #[test]
     fn an_invalid_command_comes_back_inert() {

@@ -501,4 +501,4 @@ pub fn is_actionable(c: &crate::webhook::IssueComment, bot_login: Option<&str>) 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -312,7 +312,7 @@ fn only_github_logins_may_be_mentioned() {
 
 /// The Markdown outside code spans (CommonMark: a backtick run opens a span closed by the
 /// next run of the same length).
-fn outside_code_spans(md: &str) -> String {
+pub(crate) fn outside_code_spans(md: &str) -> String {
     let mut out = String::new();
     let mut rest = md;
     while let Some(start) = rest.find('`') {

@@ -18,7 +18,7 @@ use crate::render::fs::{EntryKind, RepoPath, SourceTree};
 use crate::render::scope::is_builtin_cluster_scoped;
 use crate::render::{self, RenderError, RenderLimits};
 use crate::repo::{App, Repository};
-use crate::yaml::limits::{DEEP_STACK_BYTES, on_deep_stack};
+use crate::yaml::limits::{DEEP_STACK_BYTES, on_deep_stack, parse_json};
 
 /// The rendered objects of one app in one environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,7 +157,8 @@ fn render_env_on_this_thread(
     // the app fails loudly: an object that silently went missing would later be pruned.
     let mut decoded: Vec<(&App, Vec<Value>)> = Vec::with_capacity(built.len());
     for (app, compact) in built {
-        match compact.iter().map(|b| decode(b)).collect::<Result<Vec<Value>, String>>() {
+        // Their depth was checked when they were rendered; read back with the same limit.
+        match compact.iter().map(|b| parse_json(b)).collect::<Result<Vec<Value>, String>>() {
             Ok(objects) if objects.len() == compact.len() => decoded.push((app, objects)),
             Ok(_) => problems.push(problem(&app.name, "internal error: objects were lost after rendering".into())),
             Err(e) => problems
@@ -254,11 +255,6 @@ fn render_env_on_this_thread(
     let order: Vec<&str> = repo.waves.iter().map(|w| w.name.as_str()).collect();
     waves.sort_by_key(|w| order.iter().position(|n| *n == w.name).unwrap_or(usize::MAX));
     (RenderedEnv { env: env.to_string(), waves }, problems)
-}
-
-/// Reads back an object this module encoded (its depth was checked when it was rendered).
-fn decode(bytes: &[u8]) -> Result<Value, String> {
-    crate::yaml::limits::parse_json(bytes)
 }
 
 /// Builds every app's overlay, spread over the machine's cores, each within `limits`, on

@@ -192,11 +192,7 @@ async fn reconcile_once(
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, commit = %snapshot.commit, "the repository description is invalid; nothing is applied");
-            let mut st = shared.status.lock().expect("status lock");
-            for env in st.environments.values_mut().filter(|e| e.managed) {
-                env.state = "Failed".into();
-                env.error = Some(format!("repository at {}: {e}", short(&snapshot.commit)));
-            }
+            fail_managed_envs(shared, &snapshot.commit, &e);
             return;
         }
     };
@@ -206,11 +202,7 @@ async fn reconcile_once(
         Ok(rules) => HealthOptions::with_rules(rules),
         Err(e) => {
             tracing::error!(error = %e, commit = %snapshot.commit, "the repository's health rules are invalid; nothing is applied");
-            let mut st = shared.status.lock().expect("status lock");
-            for env in st.environments.values_mut().filter(|e| e.managed) {
-                env.state = "Failed".into();
-                env.error = Some(format!("repository at {}: {e}", short(&snapshot.commit)));
-            }
+            fail_managed_envs(shared, &snapshot.commit, &e);
             return;
         }
     };
@@ -248,6 +240,16 @@ async fn reconcile_once(
             }
             tell_bot(Work::Reconciled { env: env.name.clone(), auto: false });
         }
+    }
+}
+
+/// Marks every environment this instance manages as failed at `commit`, for a repository that
+/// cannot be used as a whole.
+fn fail_managed_envs(shared: &Shared, commit: &str, error: &dyn std::fmt::Display) {
+    let mut st = shared.status.lock().expect("status lock");
+    for env in st.environments.values_mut().filter(|e| e.managed) {
+        env.state = "Failed".into();
+        env.error = Some(format!("repository at {}: {error}", short(commit)));
     }
 }
 

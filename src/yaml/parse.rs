@@ -195,7 +195,6 @@ impl Builder<'_> {
                     return Err(error(mark, format!("exceeded max depth of {MAX_DEPTH} (through an alias)")));
                 }
                 // The expansion is counted, and refused, before it is copied.
-                self.budget.decoded -= 1;
                 if !self.budget.expand(anchored.nodes) {
                     return Err(error(mark, "document contains excessive aliasing".into()));
                 }
