@@ -3,29 +3,19 @@
 //! them (a stack overflow aborted `render`, `plan` and `check` with exit 134) or exhaust memory
 //! (a 495-byte file made `plan` use 8.3 GB). The real binary on a copy of the example.
 
+#[path = "support/serve.rs"]
+mod serve_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of the example with the frontend's dev overlay reading one more file.
 fn example_with(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for sub in ["apps-of-apps", "overlays", "deploy"] {
-        copy_dir(&root.join(sub), &dir.path().join(sub));
+        serve_support::copy_dir(&root.join(sub), &dir.path().join(sub));
     }
     let overlay = dir.path().join("overlays/dev/frontend");
     std::fs::write(overlay.join("extra.yaml"), extra).unwrap();

@@ -3,28 +3,18 @@
 //! that fails is that object's error, and `tidegate check` reports a broken rule with its file
 //! and line.
 
+#[path = "support/serve.rs"]
+mod serve_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of the example platform with `health.yaml` (and script files) added.
 fn example_with(rules: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for sub in ["apps-of-apps", "overlays", "deploy"] {
-        copy_dir(&root.join(sub), &dir.path().join(sub));
+        serve_support::copy_dir(&root.join(sub), &dir.path().join(sub));
     }
     std::fs::write(dir.path().join("apps-of-apps/health.yaml"), rules).unwrap();
     for (path, text) in files {
